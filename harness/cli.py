@@ -1,0 +1,166 @@
+"""`ifir-bench`: a thin click shell over harness functions (and the trainer and leaderboard)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from harness.errors import IfirError
+from harness.progress import console
+
+
+class Group(click.Group):
+    """Shows an IfirError as one clear line instead of a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except IfirError as e:
+            console.print(f"[bold red]error:[/] {e}", highlight=False)
+            sys.exit(2)
+
+
+def _command_line() -> str:
+    return "ifir-bench " + shlex.join(sys.argv[1:])
+
+
+@click.group(cls=Group)
+@click.version_option(package_name="ifir-bench")
+def main():
+    """Benchmark, baselines and dual-view training for instruction-following retrieval."""
+
+
+def _fmt(value: float, measure: str) -> str:
+    return f"{100 * value:+.1f}" if measure == "p-MRR" else f"{value:.4f}"
+
+
+def results_table(results: list[dict]) -> Table:
+    table = Table(title="ifir-bench results", show_lines=False)
+    for col in ("model", "task", "main", "p-MRR (x100)", "og / general measures", "changed measures"):
+        table.add_column(col)
+    for r in results:
+        m, task = r["metrics"], r["task"]
+        if task["kind"] == "instruction-reranking":
+            og = "  ".join(f"{k} {v:.4f}" for k, v in m["og"].items())
+            ch = "  ".join(f"{k} {v:.4f}" for k, v in m["changed"].items())
+            pm = _fmt(m["p-MRR"], "p-MRR")
+        else:
+            og, ch, pm = "  ".join(f"{k} {v:.4f}" for k, v in m.items()), "", ""
+        table.add_row(r["model"]["name"], task["name"], task["main_measure"], pm, og, ch)
+    return table
+
+
+@main.command()
+@click.option("--model", "models", multiple=True, required=True, help="Registered name, path, hub id, module:attr, or 'a>>b' pipeline. Repeatable.")
+@click.option("--tasks", required=True, help="Comma-separated: names (sample, followir, scifact, nanobeir, ...), local dirs, hub ids.")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--split", default=None, help="Qrels split of local / hub tasks (default: the task's).")
+@click.option("--measures", default=None, help="Comma-separated ir_measures names, replacing the task defaults.")
+@click.option("--template", default=None, help="How query and instruction are joined, e.g. '{instruction} {query}'.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--device", default=None, help="cpu, cuda, cuda:0 or several: cuda:0,cuda:1 (multi-process encoding).")
+@click.option("--top-k", type=int, default=1000, show_default=True, help="Depth of full retrieval.")
+@click.option("--rerank-depth", type=int, default=100, show_default=True, help="Documents each later pipeline stage reranks.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding and index cache (default $IFIR_BENCH_CACHE or ~/.cache/ifir-bench).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
+@click.option("--overwrite", is_flag=True, help="Recompute results that already exist.")
+def run(models, tasks, output, split, measures, template, batch_size, device, top_k, rerank_depth, cache_dir, no_cache, overwrite):
+    """Evaluate models on tasks; one result file per (model, task) under --output."""
+    from harness.models import load_model
+    from harness.runner import RunOptions, run_and_save
+    from harness.tasks import expand, load_task
+
+    options = RunOptions(
+        output=output, top_k=top_k, batch_size=batch_size, device=device, cache_dir=cache_dir,
+        use_cache=not no_cache, overwrite=overwrite, command=_command_line(),
+    )
+    measure_list = [m.strip() for m in measures.split(",")] if measures else None
+    names = expand(tasks)
+    if not names:
+        raise IfirError("--tasks names no task.")
+    loaded = []
+    for spec in models:
+        with console.status(f"loading model {spec}"):
+            model = load_model(spec, batch_size=batch_size, device=device, rerank_depth=rerank_depth, cache_dir=cache_dir)
+        if template:
+            model.meta.query_template = template
+        loaded.append(model)
+    results = []
+    for name in names:
+        with console.status(f"loading task {name}"):
+            task = load_task(name, split=split, measures=measure_list)
+        for model in loaded:
+            path, result, fresh = run_and_save(model, task, options)
+            note = "" if fresh else " (existing result; --overwrite to recompute)"
+            console.print(f"{model.meta.name} on {task.name}: {path}{note}", highlight=False)
+            results.append(result)
+    console.print(results_table(results))
+
+
+@main.command("tasks")
+def list_tasks():
+    """List registered tasks and groups."""
+    from harness.tasks import GROUPS, REGISTRY
+
+    table = Table(title="tasks")
+    for col in ("name", "source", "revision", "layout", "split"):
+        table.add_column(col)
+    table.add_row("sample", "embedded in the package", "-", "followir (local)", "test")
+    for spec in REGISTRY.values():
+        table.add_row(spec.name, spec.path, (spec.revision or "main")[:12], spec.layout, spec.split)
+    console.print(table)
+    for group, names in GROUPS.items():
+        console.print(f"[bold]{group}[/]: {', '.join(names)}", highlight=False)
+
+
+@main.command("models")
+def list_models():
+    """List registered model names (built-ins and plugins)."""
+    from harness.models import models
+
+    for name in models.names():
+        console.print(name, highlight=False)
+
+
+@main.group()
+def data():
+    """Datasets: export any task to a local directory for offline machines."""
+
+
+@data.command("export")
+@click.argument("task")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--split", default=None)
+def export(task, directory, split):
+    """Write TASK (name, hub id or directory) to DIRECTORY in the local BEIR / FollowIR layout."""
+    from harness.data.export import export_task
+    from harness.tasks import load_task
+
+    out = export_task(load_task(task, split=split), directory)
+    console.print(f"wrote {out}; run it with: ifir-bench run --model ... --tasks {out}", highlight=False)
+
+
+def _add_optional_commands() -> None:
+    """Subcommands owned by the other packages, added when importable."""
+    import importlib
+
+    for target in ("dualview_trainer.cli:train_dualview", "leaderboard.cli:leaderboard"):
+        module, _, attr = target.partition(":")
+        try:
+            command = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            if os.environ.get("IFIR_BENCH_DEBUG"):
+                raise
+            continue
+        main.add_command(command)
+
+
+_add_optional_commands()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Tasks from Hugging Face dataset repos, read through `datasets` from a pinned snapshot folder.
+
+A hub task is first resolved to a local folder (the hub cache, or a download at the pinned
+revision); the same readers then load any folder in that repo's format, which is how the tests
+exercise them offline. Layouts:
+
+- `mteb`: mteb v2 retrieval repos (configs `corpus`, `queries`, `default`|`qrels`, and for
+  FollowIR `instruction`, `top_ranked`, `qrel_diff`); each config's split is the evaluation
+  split if it has one, else its only split.
+- `followir-v1`: the older `jhu-clsp/*-instructions` repos (`queries` with `instruction_og` /
+  `instruction_changed`, `qrels_og` / `qrels_changed`, `top_ranked` as (qid, pid) rows).
+- `nanobeir`: `zeta-alpha-ai/Nano*` (configs `corpus`, `queries`, `qrels`; split `train`; every
+  qrels row is relevant).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from harness.data.local import FOLLOWIR_MEASURES, RETRIEVAL_MEASURES, check_references, expand_candidates
+from harness.errors import IfirError
+from harness.types import CHANGED, OG, Document, Qrels, Query, Task
+
+
+def _configs(folder: str) -> list[str]:
+    from datasets import get_dataset_config_names
+
+    return list(get_dataset_config_names(folder))
+
+
+def _rows(folder: str, config: str, split: str | None = None):
+    """Rows of one config: the split asked for if present, else the config's only split."""
+    from datasets import get_dataset_split_names, load_dataset
+
+    splits = get_dataset_split_names(folder, config_name=config)
+    if split not in splits:
+        if len(splits) != 1:
+            raise IfirError(f"{folder}: config '{config}' has splits {splits}, none of them '{split}'.")
+        split = splits[0]
+    return load_dataset(folder, config, split=split)
+
+
+def _corpus(rows) -> dict[str, Document]:
+    corpus = {}
+    for r in rows:
+        doc_id = str(r["_id"] if "_id" in r else r["id"])
+        text, title = r.get("text") or "", r.get("title") or ""
+        if not (text.strip() or title.strip()):
+            continue  # BEIR sets carry a few empty documents; they can never be retrieved
+        corpus[doc_id] = Document(doc_id, text, title)
+    return corpus
+
+
+def _qrels(rows, *, binary: bool = False) -> Qrels:
+    qrels: Qrels = {}
+    for r in rows:
+        rel = 1 if binary or "score" not in r else int(r["score"])
+        qrels.setdefault(str(r["query-id"]), {})[str(r["corpus-id"])] = rel
+    return qrels
+
+
+def load_mteb(folder: str, *, name: str, split: str, measures: list[str] | None) -> Task:
+    configs = _configs(folder)
+    corpus = _corpus(_rows(folder, "corpus", split))
+    qrels = _qrels(_rows(folder, "default" if "default" in configs else "qrels", split))
+    queries_config = "query" if "query" in configs else "queries"
+    instructions = (
+        {str(r["query-id"]): r["instruction"] or "" for r in _rows(folder, "instruction", split)}
+        if "instruction" in configs
+        else {}
+    )
+    queries = {}
+    for r in _rows(folder, queries_config, split):
+        qid = str(r["_id"] if "_id" in r else r["id"])
+        if qid in qrels:
+            queries[qid] = Query(qid, r["text"], instructions.get(qid, r.get("instruction") or ""))
+    followir = "qrel_diff" in configs
+    candidates = changed = None
+    if "top_ranked" in configs:
+        candidates = expand_candidates(
+            {str(r["query-id"]): [str(d) for d in r["corpus-ids"]] for r in _rows(folder, "top_ranked", split)}, queries
+        )
+    if followir:
+        changed = {str(r["query-id"]): [str(d) for d in r["corpus-ids"]] for r in _rows(folder, "qrel_diff", split)}
+    default = FOLLOWIR_MEASURES if followir else RETRIEVAL_MEASURES
+    return _finish(name, folder, split, corpus, queries, qrels, measures or default, candidates, changed)
+
+
+def load_followir_v1(folder: str, *, name: str, split: str, measures: list[str] | None) -> Task:
+    corpus = _corpus(_rows(folder, "corpus", split))
+    og_qrels = _qrels(_rows(folder, "qrels_og", split))
+    changed_qrels = _qrels(_rows(folder, "qrels_changed", split))
+    queries, qrels = {}, {}
+    for r in _rows(folder, "queries", split):
+        qid = str(r["_id"])
+        queries[qid + OG] = Query(qid + OG, r["text"], r.get("instruction_og") or "")
+        queries[qid + CHANGED] = Query(qid + CHANGED, r["text"], r.get("instruction_changed") or "")
+        qrels[qid + OG] = og_qrels.get(qid, {})
+        qrels[qid + CHANGED] = changed_qrels.get(qid, {})
+    top: dict[str, list[str]] = defaultdict(list)
+    for r in _rows(folder, "top_ranked", split):
+        top[str(r["qid"])].append(str(r["pid"]))
+    candidates = expand_candidates(dict(top), queries)
+    # mteb v1's create_qrel_diff: documents whose judgement differs between the two qrels.
+    changed = {
+        qid: [d for d, rel in og_qrels.get(qid, {}).items() if changed_qrels.get(qid, {}).get(d, 0) != rel]
+        for qid in og_qrels
+    }
+    return _finish(name, folder, split, corpus, queries, qrels, measures or FOLLOWIR_MEASURES, candidates, changed)
+
+
+def load_nanobeir(folder: str, *, name: str, split: str, measures: list[str] | None) -> Task:
+    corpus = _corpus(_rows(folder, "corpus", "train"))
+    qrels = _qrels(_rows(folder, "qrels", "train"), binary=True)
+    queries = {
+        str(r["_id"]): Query(str(r["_id"]), r["text"]) for r in _rows(folder, "queries", "train") if str(r["_id"]) in qrels
+    }
+    return _finish(name, folder, "train", corpus, queries, qrels, measures or RETRIEVAL_MEASURES, None, None)
+
+
+def _finish(name, folder, split, corpus, queries, qrels, measures, candidates, changed) -> Task:
+    if not corpus or not queries:
+        raise IfirError(f"{folder}: task '{name}' loaded no {'documents' if not corpus else 'queries'}.")
+    qrels = {q: {d: r for d, r in docs.items() if d in corpus} for q, docs in qrels.items() if q in queries}
+    task = Task(
+        name=name,
+        kind="instruction-reranking" if changed is not None else "retrieval",
+        corpus=corpus,
+        queries=queries,
+        qrels=qrels,
+        measures=list(measures),
+        source=str(folder),
+        revision="",
+        split=split,
+        candidates=candidates,
+        changed_docs=changed,
+    )
+    check_references(task, Path(folder))
+    return task
+
+
+LAYOUTS = {"mteb": load_mteb, "followir-v1": load_followir_v1, "nanobeir": load_nanobeir}

@@ -1,0 +1,46 @@
+"""p-MRR (Weller et al. 2024, FollowIR), as computed by mteb's `retrieval_metrics.py`.
+
+For every document whose judgement changed (relevant under the original instruction, not under
+the changed one), compare its rank in the original run with its rank in the changed run:
+a drop in rank is rewarded, a rise penalised, scaled like reciprocal rank. Averaged over a
+query's changed documents, then over queries. Ranks start at 1, a document missing from a run
+is ranked just after that run's last document, and ties are broken by doc id (`harness.ranking`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from harness.ranking import ranks
+
+
+def rank_change_score(og_rank: int, new_rank: int) -> float:
+    """mteb's `rank_score`: in (-1, 1); positive when the document moved down."""
+    if og_rank >= new_rank:
+        return new_rank / og_rank - 1.0
+    return 1.0 - og_rank / new_rank
+
+
+def p_mrr(
+    og_run: Mapping[str, Mapping[str, float]],
+    changed_run: Mapping[str, Mapping[str, float]],
+    changed_docs: Mapping[str, Sequence[str]],
+) -> tuple[float, dict[str, float]]:
+    """(p-MRR as a fraction in [-1, 1], per-query values).
+
+    All three mappings are keyed by the base query id (no `-og` / `-changed` suffix). Queries
+    with no changed documents, or missing from either run, are left out (as mteb does).
+    """
+    per_query: dict[str, float] = {}
+    for qid, docs in changed_docs.items():
+        if not docs or qid not in og_run or qid not in changed_run:
+            continue
+        og_ranks, new_ranks = ranks(og_run[qid]), ranks(changed_run[qid])
+        og_missing, new_missing = len(og_ranks) + 1, len(new_ranks) + 1
+        scores = [
+            rank_change_score(og_ranks.get(doc, og_missing), new_ranks.get(doc, new_missing)) for doc in docs
+        ]
+        per_query[qid] = sum(scores) / len(scores)
+    if not per_query:
+        raise ValueError("p-MRR: no query has changed documents and appears in both runs.")
+    return sum(per_query.values()) / len(per_query), per_query

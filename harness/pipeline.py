@@ -1,0 +1,56 @@
+"""Multi-stage retrieval: `stage1>>stage2>>...`; the first retrieves (or, on FollowIR, takes the
+task's candidates), each later stage reranks the previous stage's top `rerank_depth`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from harness.errors import IfirError
+from harness.models.protocols import ModelMeta
+from harness.ranking import ranked
+from harness.types import Document, Run
+
+
+class Pipeline:
+    def __init__(self, stages: list, *, spec: str = "", rerank_depth: int = 100):
+        from harness.runner import as_searcher
+
+        if len(stages) < 2:
+            raise IfirError("A pipeline needs at least two stages, joined by '>>'.")
+        self.stages = [as_searcher(s) for s in stages]
+        for s in self.stages[1:]:
+            if not hasattr(s, "rerank"):
+                raise IfirError(f"Pipeline stage '{s.meta.name}' cannot rerank, so it cannot follow another stage.")
+        self.rerank_depth = rerank_depth
+        first = self.stages[0].meta
+        self.meta = ModelMeta(
+            name=" >> ".join(s.meta.name for s in self.stages),
+            revision=" >> ".join(s.meta.revision for s in self.stages),
+            kind="pipeline",
+            query_template=first.query_template,
+            doc_template=first.doc_template,
+            spec=spec,
+            extra={"rerank_depth": rerank_depth, "stages": [s.meta.to_dict() for s in self.stages]},
+        )
+
+    @property
+    def timings(self) -> dict:
+        return {f"stage{i + 1}": getattr(s, "timings", {}) for i, s in enumerate(self.stages)}
+
+    def _rerank_from(self, run: Run, corpus: Mapping[str, Document], queries: Mapping[str, str]) -> Run:
+        for stage in self.stages[1:]:
+            cand = {q: ranked(run.get(q, {}))[: self.rerank_depth] for q in queries}
+            run = stage.rerank(corpus, queries, cand)
+        return run
+
+    def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, str], *, top_k: int) -> Run:
+        first = self.stages[0]
+        if not hasattr(first, "retrieve"):
+            raise IfirError(f"Pipeline stage '{first.meta.name}' cannot retrieve from a corpus; put a retriever first.")
+        return self._rerank_from(first.retrieve(corpus, queries, top_k=max(top_k, self.rerank_depth)), corpus, queries)
+
+    def rerank(
+        self, corpus: Mapping[str, Document], queries: Mapping[str, str], candidates: Mapping[str, Sequence[str]]
+    ) -> Run:
+        first = self.stages[0]
+        return self._rerank_from(first.rerank(corpus, queries, candidates), corpus, queries)

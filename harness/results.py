@@ -1,0 +1,134 @@
+"""Result files: one JSON per (model, task), versioned, written atomically; TREC runs beside them.
+
+Everything downstream (tables, the leaderboard) is rebuilt from these files alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from harness.cache import slug
+from harness.errors import IfirError
+from harness.fileio import atomic_write_json, atomic_write_text
+from harness.ranking import ranked
+from harness.types import Run
+
+SCHEMA_VERSION = 1
+REQUIRED = ("schema_version", "task", "model", "metrics", "per_query", "provenance")
+TRACKED_PACKAGES = ("ifir-bench", "torch", "sentence-transformers", "transformers", "ir-measures", "datasets", "pyserini")
+
+
+def result_path(output: Path, model_name: str, model_revision: str, task_name: str) -> Path:
+    """`<output>/<model>/<revision>/<task>.json`, as mteb lays out its results."""
+    return Path(output) / slug(model_name) / slug(model_revision)[:40] / f"{slug(task_name)}.json"
+
+
+def run_path(result_file: Path) -> Path:
+    return result_file.with_suffix(".run.trec")
+
+
+def write_trec_run(path: Path, run: Run, tag: str) -> None:
+    """TREC run format, ranks in the project's order (score desc, doc id)."""
+    lines = []
+    for qid in sorted(run):
+        for rank, doc in enumerate(ranked(run[qid]), start=1):
+            lines.append(f"{qid} Q0 {doc} {rank} {run[qid][doc]:.6f} {tag}\n")
+    atomic_write_text(path, "".join(lines))
+
+
+def read_trec_run(path: Path) -> Run:
+    run: Run = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 6:
+                raise IfirError(f"{path}:{n}: a TREC run line has 6 columns (qid Q0 docid rank score tag).")
+            run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
+    return run
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def device_description(device: str | None) -> str:
+    import torch
+
+    if device and device.startswith("cuda") and torch.cuda.is_available():
+        return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def provenance(command: str | None, seconds: dict, device: str | None) -> dict:
+    return {
+        "command": command or "python: " + shlex.join(sys.argv),
+        "ifir_bench_version": package_versions().get("ifir-bench"),
+        "packages": package_versions(),
+        "git_commit": git_commit(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seconds": seconds,
+        "device": device_description(device),
+        "python": platform.python_version(),
+    }
+
+
+def save_result(path: Path, result: dict, run: Run) -> Path:
+    """Write the run (TREC) first, then the result JSON: a result file always has its run."""
+    path = Path(path)
+    run_file = run_path(path)
+    write_trec_run(run_file, run, tag=slug(result["model"]["name"]))
+    result = dict(result, run_file=run_file.name)
+    atomic_write_json(path, result)
+    return path
+
+
+def load_result(path: Path) -> dict:
+    """A result file, checked: clear errors for truncated JSON, another schema, missing fields."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise IfirError(f"{path}: not valid JSON (line {e.lineno}: {e.msg}); the file may be truncated.") from None
+    except OSError as e:
+        raise IfirError(f"{path}: cannot be read ({e.strerror}).") from None
+    if not isinstance(data, dict):
+        raise IfirError(f"{path}: a result file holds a JSON object.")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise IfirError(f"{path}: schema_version {data.get('schema_version')!r}, this ifir-bench reads {SCHEMA_VERSION}.")
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        raise IfirError(f"{path}: missing field(s) {', '.join(missing)}.")
+    for part, keys in (("task", ("name", "kind")), ("model", ("name", "revision"))):
+        if not isinstance(data[part], dict) or any(k not in data[part] for k in keys):
+            raise IfirError(f"{path}: '{part}' needs {', '.join(keys)}.")
+    return data
+
+
+def find_results(root: Path) -> list[Path]:
+    return sorted(p for p in Path(root).rglob("*.json") if not p.name.startswith("."))

@@ -1,0 +1,67 @@
+"""The few plain types everything else speaks: documents, queries, qrels, runs, tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Qrels = dict[str, dict[str, int]]
+"""query id -> doc id -> graded relevance."""
+
+Run = dict[str, dict[str, float]]
+"""query id -> doc id -> score (higher is better)."""
+
+TaskKind = Literal["retrieval", "instruction-reranking"]
+
+OG, CHANGED = "-og", "-changed"
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    text: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query; the instruction is its own field, joined to the text only by a model's template."""
+
+    id: str
+    text: str
+    instruction: str = ""
+
+
+@dataclass
+class Task:
+    """A loaded evaluation task.
+
+    For an instruction-reranking (FollowIR) task, query ids end in `-og` / `-changed`,
+    `candidates` holds each query's documents to rank, and `changed_docs` maps a base query id
+    to the documents whose judgement changed between the two instructions.
+    """
+
+    name: str
+    kind: TaskKind
+    corpus: dict[str, Document]
+    queries: dict[str, Query]
+    qrels: Qrels
+    measures: list[str]
+    source: str
+    revision: str
+    split: str = "test"
+    candidates: dict[str, list[str]] | None = None
+    changed_docs: dict[str, list[str]] | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def main_measure(self) -> str:
+        return "p-MRR" if self.kind == "instruction-reranking" else self.measures[0]
+
+
+def base_query_id(qid: str) -> str:
+    """`q1-og` / `q1-changed` -> `q1`."""
+    for suffix in (OG, CHANGED):
+        if qid.endswith(suffix):
+            return qid[: -len(suffix)]
+    return qid
