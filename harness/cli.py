@@ -15,7 +15,13 @@ from harness.progress import console
 
 
 class Group(click.Group):
-    """Shows an IfirError as one clear line instead of a traceback."""
+    """Shows an IfirError as one clear line instead of a traceback; remembers the command line."""
+
+    argv: list[str] = []
+
+    def main(self, args=None, *rest, **kwargs):
+        Group.argv = list(args) if args is not None else sys.argv[1:]
+        return super().main(args, *rest, **kwargs)
 
     def invoke(self, ctx):
         try:
@@ -26,7 +32,7 @@ class Group(click.Group):
 
 
 def _command_line() -> str:
-    return "ifir-bench " + shlex.join(sys.argv[1:])
+    return "ifir-bench " + shlex.join(Group.argv)
 
 
 @click.group(cls=Group)
@@ -35,23 +41,21 @@ def main():
     """Benchmark, baselines and dual-view training for instruction-following retrieval."""
 
 
-def _fmt(value: float, measure: str) -> str:
-    return f"{100 * value:+.1f}" if measure == "p-MRR" else f"{value:.4f}"
-
-
 def results_table(results: list[dict]) -> Table:
-    table = Table(title="ifir-bench results", show_lines=False)
-    for col in ("model", "task", "main", "p-MRR (x100)", "og / general measures", "changed measures"):
-        table.add_column(col)
+    """One row per (model, task): p-MRR x100 for FollowIR tasks, then each measure (og run vs og
+    qrels for FollowIR, with the changed run's value after a slash)."""
+    measures = sorted({m for r in results for m in r["task"]["measures"]}, key=lambda m: (m[0] != "n", m))
+    table = Table(title="ifir-bench results", caption="FollowIR: og run vs og qrels / changed run vs changed qrels")
+    for col in ("model", "task", "p-MRR x100", *measures):
+        table.add_column(col, justify="left" if col in ("model", "task") else "right")
     for r in results:
-        m, task = r["metrics"], r["task"]
-        if task["kind"] == "instruction-reranking":
-            og = "  ".join(f"{k} {v:.4f}" for k, v in m["og"].items())
-            ch = "  ".join(f"{k} {v:.4f}" for k, v in m["changed"].items())
-            pm = _fmt(m["p-MRR"], "p-MRR")
+        m = r["metrics"]
+        if r["task"]["kind"] == "instruction-reranking":
+            cells = [f"{m['og'][k]:.4f} / {m['changed'][k]:.4f}" if k in m["og"] else "" for k in measures]
+            pmrr = f"{100 * m['p-MRR']:+.2f}"
         else:
-            og, ch, pm = "  ".join(f"{k} {v:.4f}" for k, v in m.items()), "", ""
-        table.add_row(r["model"]["name"], task["name"], task["main_measure"], pm, og, ch)
+            cells, pmrr = [f"{m[k]:.4f}" if k in m else "" for k in measures], ""
+        table.add_row(r["model"].get("spec") or r["model"]["name"], r["task"]["name"], pmrr, *cells)
     return table
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.data.local import EXPORT_META
 from harness.fileio import atomic_write_json, atomic_write_text, write_jsonl
 from harness.types import Task
 
@@ -19,6 +20,6 @@ def export_task(task: Task, directory: str | Path) -> Path:
         write_jsonl(root / "instructions.jsonl", ({"query-id": q.id, "instruction": q.instruction} for q in task.queries.values()))
         write_jsonl(root / "top_ranked.jsonl", ({"query-id": q, "corpus-ids": c} for q, c in (task.candidates or {}).items()))
         write_jsonl(root / "qrel_diff.jsonl", ({"query-id": q, "corpus-ids": c} for q, c in (task.changed_docs or {}).items()))
-    atomic_write_json(root / "ifir_task.json", {"name": task.name, "source": task.source, "revision": task.revision,
+    atomic_write_json(root / EXPORT_META, {"name": task.name, "source": task.source, "revision": task.revision,
                                                 "split": task.split, "measures": task.measures})
     return root

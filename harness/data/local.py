@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from harness.errors import IfirError, where
 from harness.fileio import read_jsonl, require
 from harness.types import Document, Qrels, Query, Task, base_query_id
 
+EXPORT_META = "ifir_task.json"
 FOLLOWIR_FILES = ("top_ranked.jsonl", "qrel_diff.jsonl")
 FOLLOWIR_MEASURES = ["AP@1000", "nDCG@5"]
 RETRIEVAL_MEASURES = ["nDCG@10", "R@100"]
@@ -127,12 +129,25 @@ def check_references(task: Task, origin: Path) -> None:
 
 
 def expand_candidates(candidates: dict[str, list[str]], queries: dict[str, Query]) -> dict[str, list[str]]:
-    """Candidates keyed by base id apply to both the -og and -changed query."""
-    out = dict(candidates)
+    """Each query's candidates; a list keyed by the base id applies to both -og and -changed."""
+    out = {}
     for qid in queries:
-        if qid not in out and base_query_id(qid) in candidates:
-            out[qid] = candidates[base_query_id(qid)]
+        key = qid if qid in candidates else base_query_id(qid)
+        if key in candidates:
+            out[qid] = candidates[key]
     return out
+
+
+def _exported_meta(root: Path) -> dict:
+    """Name, measures and origin that `ifir-bench data export` left beside the data, if any."""
+    path = root / EXPORT_META
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise IfirError(f"{path}: not valid JSON (line {e.lineno}: {e.msg}).") from None
+    return meta if isinstance(meta, dict) else {}
 
 
 def load_local(path: str | Path, *, split: str = "test", name: str | None = None) -> Task:
@@ -171,18 +186,20 @@ def load_local(path: str | Path, *, split: str = "test", name: str | None = None
     unknown_q = [q for q in qrels if q not in queries]
     if unknown_q:
         raise IfirError(f"{qrels_path}: query '{unknown_q[0]}' is not in {root / 'queries.jsonl'} ({len(unknown_q)} unknown).")
+    exported = _exported_meta(root)
     task = Task(
-        name=name or root.name,
+        name=name or exported.get("name") or root.name,
         kind="instruction-reranking" if followir else "retrieval",
         corpus=corpus,
         queries=queries,
         qrels=qrels,
-        measures=list(FOLLOWIR_MEASURES if followir else RETRIEVAL_MEASURES),
+        measures=list(exported.get("measures") or (FOLLOWIR_MEASURES if followir else RETRIEVAL_MEASURES)),
         source=str(root.resolve()),
         revision=content_fingerprint(files),
         split=split,
         candidates=candidates,
         changed_docs=changed,
+        meta={"exported_from": f"{exported['source']}@{exported['revision']}"} if exported else {},
     )
     check_references(task, root)
     return task

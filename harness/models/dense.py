@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from harness.errors import IfirError
 from harness.hub import revision_of_snapshot, snapshot
 from harness.models.protocols import DEFAULT_QUERY_TEMPLATE, ModelMeta
 
+TRAINING_CARD = "training_card.json"
 MPNET_HUB_ID = "sentence-transformers/all-mpnet-base-v2"
 
 
@@ -96,9 +98,16 @@ def from_spec(spec: str, *, device: str | None = None, name: str | None = None) 
     if local.exists():
         if not (local / "config.json").is_file() and not (local / "modules.json").is_file():
             raise IfirError(f"{local} is not a sentence-transformers or transformers model folder (no config.json).")
-        return SentenceTransformerEncoder(
+        encoder = SentenceTransformerEncoder(
             str(local), name=name or local.resolve().name, revision=path_fingerprint(local), device=device, spec=spec
         )
+        card = local / TRAINING_CARD
+        if card.is_file():  # a model trained here: its card travels into every result file
+            try:
+                encoder.meta.extra["training_card"] = json.loads(card.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as e:
+                raise IfirError(f"{card}: not valid JSON (line {e.lineno}: {e.msg}).") from None
+        return encoder
     repo_id, _, revision = spec.partition("@")
     folder = snapshot(
         repo_id,
