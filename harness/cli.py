@@ -95,14 +95,18 @@ def run(models, tasks, output, split, measures, template, batch_size, device, to
             model.meta.query_template = template
         loaded.append(model)
     results = []
-    for name in names:
-        with console.status(f"loading task {name}"):
-            task = load_task(name, split=split, measures=measure_list)
+    try:
+        for name in names:
+            with console.status(f"loading task {name}"):
+                task = load_task(name, split=split, measures=measure_list)
+            for model in loaded:
+                path, result, fresh = run_and_save(model, task, options)
+                note = "" if fresh else " (existing result; --overwrite to recompute)"
+                console.print(f"{model.meta.name} on {task.name}: {path}{note}", highlight=False)
+                results.append(result)
+    finally:
         for model in loaded:
-            path, result, fresh = run_and_save(model, task, options)
-            note = "" if fresh else " (existing result; --overwrite to recompute)"
-            console.print(f"{model.meta.name} on {task.name}: {path}{note}", highlight=False)
-            results.append(result)
+            getattr(model, "close", lambda: None)()
     console.print(results_table(results))
 
 

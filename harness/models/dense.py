@@ -87,9 +87,11 @@ class SentenceTransformerEncoder:
             list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=show_progress
         )
 
-    def __del__(self):
-        if getattr(self, "_pool", None) is not None:
+    def close(self) -> None:
+        """Stop the encoding processes of a multi-device encoder."""
+        if self._pool is not None:
             self.model.stop_multi_process_pool(self._pool)
+            self._pool = None
 
 
 def from_spec(spec: str, *, device: str | None = None, name: str | None = None) -> SentenceTransformerEncoder:
