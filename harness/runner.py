@@ -107,7 +107,9 @@ def evaluate(model, task: Task, options: RunOptions | None = None) -> tuple[dict
         "metrics": metrics,
         "main_score": metrics[task.main_measure],
         "per_query": per_query,
-        "provenance": provenance(options.command, seconds, options.device),
+        "provenance": provenance(options.command, seconds, options.device)
+        | {"options": {"top_k": options.top_k, "batch_size": options.batch_size, "device": options.device,
+                       "use_cache": options.use_cache}},
     }
     return result, run
 
