@@ -1,0 +1,1 @@
+"""Static HTML leaderboard rebuilt from result files: `ifir-bench leaderboard build` / `publish`."""

@@ -1,0 +1,57 @@
+"""Paired significance across queries: a two-sided randomization (sign-flip) test of the mean difference.
+
+Under the null hypothesis the two models are exchangeable on every query, so each per-query
+difference is equally likely to carry either sign. The p-value is the share of sign assignments
+whose |mean difference| is at least the observed one: exact (all 2^n assignments) when
+2^n <= N_PERMUTATIONS, else N_PERMUTATIONS random assignments drawn with a fixed SEED and
+counted as (hits + 1) / (N_PERMUTATIONS + 1), so a build is reproducible to the byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+N_PERMUTATIONS = 10_000
+SEED = 0
+ALPHA = 0.05
+_CHUNK = 2_000
+
+
+def randomization_test(a: Sequence[float], b: Sequence[float], *, n_permutations: int = N_PERMUTATIONS, seed: int = SEED) -> float:
+    """Two-sided p-value for mean(a - b) != 0, a and b paired by position (one value per query)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    n = d.size
+    if n == 0:
+        return 1.0
+    observed = abs(d.mean())
+    # Relative tolerance so that sign patterns equal to the observed one up to rounding count as hits.
+    threshold = observed - 1e-9 * max(observed, np.abs(d).max() / n)
+    if n < 63 and 2**n <= n_permutations:
+        signs = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1) * 2.0 - 1.0
+        return float(np.mean(np.abs(signs @ d) / n >= threshold))
+    rng = np.random.default_rng(seed)
+    hits, left = 0, n_permutations
+    while left:
+        size = min(_CHUNK, left)
+        signs = rng.integers(0, 2, size=(size, n)) * 2.0 - 1.0
+        hits += int(np.count_nonzero(np.abs(signs @ d) / n >= threshold))
+        left -= size
+    return (hits + 1) / (n_permutations + 1)
+
+
+def compare(a: Mapping[str, float], b: Mapping[str, float], **options) -> dict | None:
+    """Paired comparison of two models' per-query values on the queries both scored (None if none)."""
+    qids = sorted(set(a) & set(b))
+    if not qids:
+        return None
+    va = np.array([a[q] for q in qids], dtype=float)
+    vb = np.array([b[q] for q in qids], dtype=float)
+    return {
+        "n": len(qids),
+        "mean_a": float(va.mean()),
+        "mean_b": float(vb.mean()),
+        "diff": float((va - vb).mean()),
+        "p": randomization_test(va, vb, **options),
+    }
