@@ -38,9 +38,11 @@ class Pipeline:
         return {f"stage{i + 1}": getattr(s, "timings", {}) for i, s in enumerate(self.stages)}
 
     def _rerank_from(self, run: Run, corpus: Mapping[str, Document], queries: Mapping[str, str]) -> Run:
+        """Each later stage reranks the top `rerank_depth`; the rest keep their order below them."""
         for stage in self.stages[1:]:
-            cand = {q: ranked(run.get(q, {}))[: self.rerank_depth] for q in queries}
-            run = stage.rerank(corpus, queries, cand)
+            order = {q: ranked(run.get(q, {})) for q in queries}
+            head = stage.rerank(corpus, queries, {q: docs[: self.rerank_depth] for q, docs in order.items()})
+            run = {q: _above(head.get(q, {}), order[q][self.rerank_depth :]) for q in queries}
         return run
 
     def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, str], *, top_k: int) -> Run:
@@ -54,3 +56,9 @@ class Pipeline:
     ) -> Run:
         first = self.stages[0]
         return self._rerank_from(first.rerank(corpus, queries, candidates), corpus, queries)
+
+
+def _above(head: dict[str, float], rest: list[str]) -> dict[str, float]:
+    """`head` as scored, then `rest` in its order, scored below every head score."""
+    floor = min(head.values(), default=0.0)
+    return {**head, **{doc: floor - 1.0 - i for i, doc in enumerate(rest)}}

@@ -1,0 +1,67 @@
+"""`--model cross-encoder:PATH_OR_HUB_ID[@revision]`: a sentence-transformers `CrossEncoder` reranker
+scoring (query with instruction, document) pairs; needs a first stage or a task's candidates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from harness.errors import IfirError
+from harness.hub import revision_of_snapshot, snapshot
+from harness.models.dense import path_fingerprint
+from harness.models.protocols import ModelMeta
+from harness.types import Document, Run
+
+
+def resolve(spec: str) -> tuple[str, str, str]:
+    """(local folder, name, revision) for a local path or a hub id `org/name[@revision]`."""
+    local = Path(spec).expanduser()
+    if local.exists():
+        if not (local / "config.json").is_file():
+            raise IfirError(f"{local} is not a cross-encoder model folder (no config.json).")
+        return str(local), local.resolve().name, path_fingerprint(local)
+    repo_id, _, revision = spec.partition("@")
+    folder = snapshot(
+        repo_id,
+        revision or None,
+        advice=f"download it where the hub is reachable (huggingface-cli download {repo_id}) and pass the folder: cross-encoder:FOLDER.",
+    )
+    return folder, repo_id, revision_of_snapshot(folder)
+
+
+class CrossEncoderReranker:
+    """A `Reranker`: each distinct (query text, document text) pair is scored once, in batches."""
+
+    def __init__(self, path_or_hub_id: str = "", *, batch_size: int = 32, device: str | None = None):
+        if not path_or_hub_id:
+            raise IfirError("cross-encoder needs a model: --model 'bm25>>cross-encoder:PATH_OR_HUB_ID'.")
+        from sentence_transformers import CrossEncoder
+
+        folder, name, revision = resolve(path_or_hub_id)
+        try:
+            self.model = CrossEncoder(folder, device=device)
+        except (OSError, ValueError) as e:
+            raise IfirError(f"Could not load a cross-encoder from '{path_or_hub_id}': {e}") from None
+        if self.model.num_labels != 1:
+            raise IfirError(f"'{path_or_hub_id}' outputs {self.model.num_labels} labels; a reranker must output one relevance score.")
+        self.batch_size = batch_size
+        self.timings = {"rerank_s": 0.0, "pairs_scored": 0}
+        self.meta = ModelMeta(
+            name=name, revision=revision, kind="reranker", spec=f"cross-encoder:{path_or_hub_id}", extra={"path": folder}
+        )
+
+    def rerank(
+        self, corpus: Mapping[str, Document], queries: Mapping[str, str], candidates: Mapping[str, Sequence[str]]
+    ) -> Run:
+        t0 = time.perf_counter()
+        missing = next(((q, d) for q, docs in candidates.items() for d in docs if d not in corpus), None)
+        if missing:
+            raise IfirError(f"Candidate '{missing[1]}' of query '{missing[0]}' is not in the corpus.")
+        pair_of = {(q, d): (queries[q], self.meta.format_doc(corpus[d])) for q, docs in candidates.items() for d in docs}
+        unique = list(dict.fromkeys(pair_of.values()))
+        scores = self.model.predict(unique, batch_size=self.batch_size, show_progress_bar=False) if unique else []
+        score_of = dict(zip(unique, (float(s) for s in scores)))
+        self.timings["rerank_s"] += time.perf_counter() - t0
+        self.timings["pairs_scored"] += len(unique)
+        return {q: {d: score_of[pair_of[q, d]] for d in docs} for q, docs in candidates.items()}
