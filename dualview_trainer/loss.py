@@ -1,0 +1,43 @@
+"""CachedMultipleNegativesRankingLoss (GradCache) that ignores in-batch copies of a row's own
+documents coming from the other view of the same pair.
+
+In a dual-view pair, view B's hard negative is view A's positive (and B's positive is A's hard
+negative). Left in the softmax, A's own positive would also count as one of its negatives: a false
+negative that caps the loss at log 2 and cancels part of the gradient. So, for each anchor, the
+positive and negative columns of *other rows of its group* are masked out; its own positive, its
+own hard negative and every other group's documents stay. Rows of different groups never share a
+text (PairBatchSampler), so the mask removes exactly the copies.
+"""
+
+from __future__ import annotations
+
+import torch
+from sentence_transformers.sentence_transformer.losses import CachedMultipleNegativesRankingLoss
+
+
+class PairAwareCachedMNRL(CachedMultipleNegativesRankingLoss):
+    """Query-to-document InfoNCE over (anchor, positive, negative) with GradCache; `labels` are group ids."""
+
+    def calculate_loss(self, reps, labels=None, *, with_backward: bool = False):
+        if labels is None or self.gather_across_devices or tuple(self.directions) != ("query_to_doc",):
+            return super().calculate_loss(reps, labels, with_backward=with_backward)
+        queries = torch.cat(reps[0])
+        docs = [torch.cat(r) for r in reps[1:]]
+        docs_all = torch.cat(docs, dim=0)
+        batch_size = len(queries)
+        groups = labels.to(queries.device).view(-1)
+        idx = torch.arange(batch_size, device=queries.device)
+        sibling = (groups[:, None] == groups[None, :]) & (idx[:, None] != idx[None, :])
+        mask = sibling.repeat(1, len(docs))
+        losses = []
+        for begin in range(0, batch_size, self.mini_batch_size):
+            end = min(begin + self.mini_batch_size, batch_size)
+            rows = idx[begin:end]
+            scores = self.similarity_fct(queries[rows], docs_all) * self.scale
+            scores = scores.masked_fill(mask[rows], -torch.inf)
+            loss = torch.nn.functional.cross_entropy(scores, rows, reduction="sum") / batch_size
+            if with_backward:
+                loss.backward()
+                loss = loss.detach()
+            losses.append(loss)
+        return sum(losses)

@@ -1,0 +1,128 @@
+"""Matched training budgets (standard / diversity / dual-view) and a batch sampler that keeps
+both views of a pair in one batch while allowing no duplicate text across pairs."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from sentence_transformers.base.sampler import DefaultBatchSampler
+
+from harness.errors import IfirError
+from harness.models.protocols import DEFAULT_QUERY_TEMPLATE
+
+MIXES = ("standard", "diversity", "dual-view")
+
+
+def anchor(query: str, instruction: str, template: str = DEFAULT_QUERY_TEMPLATE) -> str:
+    """The query joined with its instruction exactly as the harness joins them at evaluation."""
+    return " ".join(template.format(query=query, instruction=instruction).split(" ")).strip()
+
+
+def view_a(rec: dict, group: int) -> dict:
+    return {"anchor": anchor(rec["query"], rec["instruction"]), "positive": rec["positive"], "negative": rec["negative"], "label": group}
+
+
+def view_b(rec: dict, group: int) -> dict:
+    """The complementary instruction: the former negative is the positive and vice versa."""
+    return {"anchor": anchor(rec["query"], rec["complement"]), "positive": rec["negative"], "negative": rec["positive"], "label": group}
+
+
+def records_needed(budget: int, mix: str) -> int:
+    if mix not in MIXES:
+        raise IfirError(f"Unknown --mix '{mix}': use {', '.join(MIXES)}.")
+    if budget < 2:
+        raise IfirError("--budget must be at least 2.")
+    if mix == "dual-view":
+        if budget % 2:
+            raise IfirError(f"--budget {budget} is odd: dual-view uses budget/2 pairs of two views.")
+        return budget // 2
+    return budget
+
+
+def build_rows(records: list[dict], *, budget: int, mix: str, seed: int) -> tuple[list[dict], dict]:
+    """Exactly `budget` training rows from kept records, and their accounting.
+
+    - standard: the first `budget` records, original view only;
+    - diversity: `budget` records of distinct queries, one view each (A or B at random);
+    - dual-view: `budget/2` records, both views, sharing a group label (same batch).
+    """
+    need = records_needed(budget, mix)
+    kept = [r for r in records if r.get("kept")]
+    rng = random.Random(seed)
+    if mix == "diversity":
+        seen, pool = set(), []
+        for r in kept:
+            if r["query"] not in seen:
+                seen.add(r["query"])
+                pool.append(r)
+        kept = pool
+    if len(kept) < need:
+        what = "kept examples with distinct queries" if mix == "diversity" else "kept examples"
+        raise IfirError(
+            f"--budget {budget} with --mix {mix} needs {need} {what}, but only {len(kept)} are available: "
+            "lower --budget, raise --max-candidates, use a stronger --llm, or turn the judge off with --no-judge."
+        )
+    chosen = kept[:need]
+    rows: list[dict] = []
+    for g, rec in enumerate(chosen):
+        if mix == "standard":
+            rows.append(view_a(rec, g))
+        elif mix == "diversity":
+            rows.append((view_b if rng.random() < 0.5 else view_a)(rec, g))
+        else:
+            rows += [view_a(rec, g), view_b(rec, g)]
+    accounting = {
+        "n_examples": len(rows),
+        "n_pairs": len(chosen) if mix == "dual-view" else 0,
+        "n_queries": len({r["query"] for r in chosen}),
+    }
+    return rows, accounting
+
+
+class PairBatchSampler(DefaultBatchSampler):
+    """Batches of whole groups (the rows sharing a `label`), groups shuffled per epoch.
+
+    A group joins a batch only if none of its texts already appears there from another group
+    (NO_DUPLICATES across groups); inside a group the two views share their documents by design,
+    which the loss handles (see loss.py). Deterministic in (seed, epoch), so resuming skips the
+    right batches."""
+
+    def __init__(self, dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None, seed: int = 0):
+        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=valid_label_columns,
+                         generator=generator, seed=seed)
+        labels = dataset["label"]
+        texts = [dataset[c] for c in dataset.column_names if c != "label"]
+        self.groups: dict[int, list[int]] = {}
+        for i, g in enumerate(labels):
+            self.groups.setdefault(int(g), []).append(i)
+        self.texts = {g: {t[i] for t in texts for i in idx} for g, idx in self.groups.items()}
+        if max(len(v) for v in self.groups.values()) > batch_size:
+            raise IfirError(f"batch size {batch_size} is smaller than a pair: use at least 2.")
+
+    def batches(self) -> list[list[int]]:
+        order = list(self.groups)
+        gen = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = [order[i] for i in torch.randperm(len(order), generator=gen).tolist()]
+        out: list[list[int]] = []
+        pending = order
+        while pending:
+            batch, seen, later = [], set(), []
+            for g in pending:
+                rows = self.groups[g]
+                if len(batch) + len(rows) > self.batch_size or seen & self.texts[g]:
+                    later.append(g)
+                    continue
+                batch += rows
+                seen |= self.texts[g]
+            out.append(batch)
+            pending = later
+        if self.drop_last and out and len(out[-1]) < self.batch_size:
+            out.pop()
+        return out
+
+    def __iter__(self):
+        yield from self.batches()
+
+    def __len__(self) -> int:
+        return len(self.batches())
