@@ -73,22 +73,27 @@ def test_compare_uses_only_shared_queries():
 
 @pytest.fixture(scope="session")
 def real_results(tmp_path_factory, minilm, shared_data) -> Path:
-    """Real result files: MiniLM on the bundled FollowIR sample and on a SciFact subset (60 test
-    claims, their cited abstracts and 500 more documents) so the run stays short on a CPU."""
+    """Real result files: MiniLM and Lucene BM25 on the bundled FollowIR sample and on a SciFact
+    subset (60 test claims, their cited abstracts and 500 more documents) so the run stays short."""
+    from harness.models import load_model
     from harness.runner import RunOptions, run_and_save
     from harness.tasks import load_task
 
     root = tmp_path_factory.mktemp("results")
-    options = RunOptions(output=root, cache_dir=tmp_path_factory.mktemp("cache"), show_progress=False,
-                         command="pytest tests/test_leaderboard.py (real MiniLM run)")
-    run_and_save(minilm, load_task("sample"), options)
+    cache = tmp_path_factory.mktemp("cache")
+    options = RunOptions(output=root, cache_dir=cache, show_progress=False,
+                         command="pytest tests/test_leaderboard.py (real run)")
+    models = [minilm, load_model("bm25", cache_dir=cache)]
+    sample = load_task("sample")
     scifact = load_task(str(shared_data / "scifact"))
     qids = sorted(q for q in scifact.qrels if q in scifact.queries)[:60]
     judged = {d for q in qids for d in scifact.qrels[q]}
     docs = sorted(judged) + [d for d in sorted(scifact.corpus) if d not in judged][:500]
     subset = dataclasses.replace(scifact, name="scifact-subset", queries={q: scifact.queries[q] for q in qids},
                                  corpus={d: scifact.corpus[d] for d in docs}, qrels={q: scifact.qrels[q] for q in qids})
-    run_and_save(minilm, subset, options)
+    for model in models:
+        run_and_save(model, sample, options)
+        run_and_save(model, subset, options)
     return root
 
 
@@ -137,6 +142,8 @@ def results_with_cards(real_results, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("results_cards")
     shutil.copytree(real_results, root, dirs_exist_ok=True)
     for source in sorted(real_results.rglob("*.json")):
+        if json.loads(source.read_text(encoding="utf-8"))["model"]["kind"] != "dense":
+            continue  # the trained fixtures are copies of the MiniLM results only
         for mix, budget, shift in (("standard", 1000, 0.0), ("dual-view", 1000, 0.08), ("standard", 4000, 0.02), ("dual-view", 4000, 0.12)):
             make_trained_fixture(source, root, mix=mix, budget=budget, seed=0, shift=shift)
         if source.name == "sample.json":  # a model with one task only: blank cells, partial means
@@ -190,6 +197,7 @@ def test_site_is_rebuilt_from_the_files(site, results_with_cards):
 def test_site_sections(site):
     html = (site / "index.html").read_text(encoding="utf-8")
     assert html.count("<svg") >= 3  # scatter + two budget curves
+    assert '<td class="model-col" data-v="bm25' in html  # the real Lucene BM25 runs have their row
     assert 'id="plot-pmrr-vs-general"' in html
     assert "test-fixture/minilm-dual-view" in html and "budget 1000" in html and "budget 4000" in html
     # the dual-view fixture is shifted +8 points per query: its difference to the standard mix is significant
