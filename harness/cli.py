@@ -161,7 +161,7 @@ def _add_optional_commands() -> None:
         module, _, attr = target.partition(":")
         try:
             command = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as e:
+        except (ImportError, AttributeError):
             if os.environ.get("IFIR_BENCH_DEBUG"):
                 raise
             continue

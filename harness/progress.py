@@ -7,6 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 console = Console(stderr=True)
 
+
 def progress(enabled: bool = True) -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),

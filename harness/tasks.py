@@ -117,10 +117,13 @@ def expand(names: str | list[str]) -> list[str]:
 
 
 def detect_layout(folder: str) -> str:
+    """The layout of a hub repo folder, from its configs (and, for NanoBEIR, its qrels split)."""
+    from datasets import get_dataset_split_names
+
     configs = set(_configs(folder))
     if {"qrels_og", "qrels_changed"} <= configs:
         return "followir-v1"
-    if "qrels" in configs and "default" not in configs and folder.split("/")[-1].startswith("Nano"):
+    if "qrels" in configs and "default" not in configs and get_dataset_split_names(folder, config_name="qrels") == ["train"]:
         return "nanobeir"
     return "mteb"
 

@@ -92,7 +92,7 @@ class Page:
     def _tests(self) -> dict[str, list]:
         """Every model pair, task and measure: [n, mean diff (a - b), p, mean a, mean b]."""
         tests = {}
-        for task, record in self.col.tasks.items():
+        for record in self.col.tasks.values():
             for column in significance_columns(record):
                 values = [self._per_query(m, column) for m in self.models]
                 for i, j in combinations(range(len(self.models)), 2):
@@ -251,7 +251,7 @@ class Page:
     def plots(self) -> list[dict]:
         out = []
         points = []
-        for i, m in enumerate(self.models):
+        for m in self.models:
             a = self.averages(m)
             if a["pmrr"]["value"] is None or a["general"]["value"] is None:
                 continue
@@ -280,7 +280,7 @@ class Page:
             base = card.get("base_model") or {}
             by_base.setdefault((str(base.get("name", "?")), str(base.get("revision", "?"))), {}).setdefault(self._mix(i), []).append((budget, i))
         out = []
-        for (base, rev), mixes in sorted(by_base.items()):
+        for (base, _rev), mixes in sorted(by_base.items()):
             for name, measure in (("pmrr", PMRR), ("general", "")):
                 series = []
                 for mix in sorted(mixes, key=mix_rank):
@@ -304,7 +304,7 @@ class Page:
     def per_query_data(self) -> dict:
         """task::measure -> model index -> {qid: value}, for the per-query and significance views."""
         out = {}
-        for task, record in self.col.tasks.items():
+        for record in self.col.tasks.values():
             for column in significance_columns(record):
                 per_model = {str(i): {q: round(v, 6) for q, v in sorted(self._per_query(m, column).items())} for i, m in enumerate(self.models)}
                 out[column.key] = {k: v for k, v in per_model.items() if v}

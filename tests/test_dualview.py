@@ -6,7 +6,6 @@ import json
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
 import pytest
 import torch
@@ -233,9 +232,11 @@ def test_synthesis_resumes_without_repeats_or_losses(tmp_path):
     class Interrupt(Exception):
         pass
 
-    def stop_after_five(rec, n=[0]):
-        n[0] += 1
-        if n[0] == 5:
+    seen = []
+
+    def stop_after_five(rec):
+        seen.append(rec)
+        if len(seen) == 5:
             raise Interrupt
 
     with pytest.raises(Interrupt):

@@ -102,7 +102,7 @@ def test_beir_and_nanobeir_layouts(tmp_path, shared_data):
 
 def test_missing_hub_data_offline_is_one_clear_sentence_at_once(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
     t0 = time.monotonic()
     with pytest.raises(IfirError) as e:
         load_task("news21")
