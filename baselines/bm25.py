@@ -17,6 +17,7 @@ from baselines.bm25_index import ANALYZER, LuceneIndex, fingerprint
 from baselines.lucene import anserini_version, java
 from harness.cache import default_cache_dir
 from harness.errors import IfirError
+from harness.progress import console, progress
 from harness.models.protocols import ModelMeta
 from harness.types import Document, Run
 
@@ -68,7 +69,8 @@ class BM25:
         texts = {doc_id: self.meta.format_doc(doc) for doc_id, doc in corpus.items()}
         key = fingerprint(texts)
         if key not in self._indexes:
-            index = self._indexes[key] = LuceneIndex(self.cache_dir / "bm25" / key, texts, threads=self.threads)
+            with console.status(f"BM25: opening or building the index of {len(texts)} documents"):
+                index = self._indexes[key] = LuceneIndex(self.cache_dir / "bm25" / key, texts, threads=self.threads)
             self.timings["index_s"] += index.index_s
             self.timings["indexes_built"] += index.built
         return self._indexes[key]
@@ -83,11 +85,12 @@ class BM25:
             with open(topics, "w", encoding="utf-8") as f:
                 f.writelines(f"{i}\t{one_line(queries[q])}\n" for i, q in enumerate(qids) if one_line(queries[q]))
             try:
-                java().SearchCollection.main([
-                    "-index", str(index.dir), "-topics", str(topics), "-topicReader", "TsvString", "-output", str(output),
-                    "-bm25", "-bm25.k1", str(self.k1), "-bm25.b", str(self.b), "-hits", str(top_k),
-                    "-threads", str(self.threads), "-quiet",
-                ])  # fmt: skip
+                with console.status(f"BM25: searching {len(qids)} queries"):
+                    java().SearchCollection.main([
+                        "-index", str(index.dir), "-topics", str(topics), "-topicReader", "TsvString", "-output", str(output),
+                        "-bm25", "-bm25.k1", str(self.k1), "-bm25.b", str(self.b), "-hits", str(top_k),
+                        "-threads", str(self.threads), "-quiet",
+                    ])  # fmt: skip
             except Exception as e:  # jnius.JavaException
                 raise IfirError(f"Anserini could not search {index.dir} ({e}); delete that folder to rebuild it.") from None
             if not output.is_file():
@@ -112,18 +115,21 @@ class BM25:
         analyzer, generator = searcher.get_analyzer(), j.BagOfWords()
         run: Run = {}
         try:
-            for qid, docs in candidates.items():
-                missing = [d for d in docs if d not in position]
-                if missing:
-                    raise IfirError(f"Candidate '{missing[0]}' of query '{qid}' is not in the corpus.")
-                ids = j.ArrayList()
-                for d in docs:
-                    ids.add(j.BytesRef(index.lucene_id(position[d]).encode()))
-                query = j.BooleanQueryBuilder()
-                query.add(generator.buildQuery(FIELD, analyzer, queries[qid]), j.Occur.MUST)
-                query.add(j.TermInSetQuery(ID_FIELD, ids), j.Occur.FILTER)
-                hits = searcher.search(query.build(), max(len(docs), 1))
-                run[qid] = {d: 0.0 for d in docs} | {index.doc_id(h.docid): h.score for h in hits}
+            with progress() as bar:
+                job = bar.add_task("BM25: scoring candidates", total=len(candidates))
+                for qid, docs in candidates.items():
+                    missing = [d for d in docs if d not in position]
+                    if missing:
+                        raise IfirError(f"Candidate '{missing[0]}' of query '{qid}' is not in the corpus.")
+                    ids = j.ArrayList()
+                    for d in docs:
+                        ids.add(j.BytesRef(index.lucene_id(position[d]).encode()))
+                    query = j.BooleanQueryBuilder()
+                    query.add(generator.buildQuery(FIELD, analyzer, queries[qid]), j.Occur.MUST)
+                    query.add(j.TermInSetQuery(ID_FIELD, ids), j.Occur.FILTER)
+                    hits = searcher.search(query.build(), max(len(docs), 1))
+                    run[qid] = {d: 0.0 for d in docs} | {index.doc_id(h.docid): h.score for h in hits}
+                    bar.advance(job)
         finally:
             searcher.close()
         self.timings["rerank_s"] += time.perf_counter() - t0

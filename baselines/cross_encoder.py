@@ -11,7 +11,10 @@ from harness.errors import IfirError
 from harness.hub import revision_of_snapshot, snapshot
 from harness.models.dense import path_fingerprint
 from harness.models.protocols import ModelMeta
+from harness.progress import progress
 from harness.types import Document, Run
+
+PROGRESS_CHUNK = 1024  # pairs per progress step; predict() batches within it
 
 
 def resolve(spec: str) -> tuple[str, str, str]:
@@ -60,8 +63,14 @@ class CrossEncoderReranker:
             raise IfirError(f"Candidate '{missing[1]}' of query '{missing[0]}' is not in the corpus.")
         pair_of = {(q, d): (queries[q], self.meta.format_doc(corpus[d])) for q, docs in candidates.items() for d in docs}
         unique = list(dict.fromkeys(pair_of.values()))
-        scores = self.model.predict(unique, batch_size=self.batch_size, show_progress_bar=False) if unique else []
-        score_of = dict(zip(unique, (float(s) for s in scores)))
+        score_of = {}
+        with progress() as bar:
+            job = bar.add_task("cross-encoder: scoring pairs", total=len(unique))
+            for start in range(0, len(unique), PROGRESS_CHUNK):
+                chunk = unique[start : start + PROGRESS_CHUNK]
+                scores = self.model.predict(chunk, batch_size=self.batch_size, show_progress_bar=False)
+                score_of.update(zip(chunk, (float(s) for s in scores)))
+                bar.advance(job, len(chunk))
         self.timings["rerank_s"] += time.perf_counter() - t0
         self.timings["pairs_scored"] += len(unique)
         return {q: {d: score_of[pair_of[q, d]] for d in docs} for q, docs in candidates.items()}
