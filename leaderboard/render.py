@@ -233,7 +233,7 @@ class Page:
                 rows.append({"i": i, "model": m, "cells": cells, "base": i == base_i, "ref": i == ref, "mix": data.get("mix", "(untrained base)" if i == base_i else ""),
                              "n_examples": data.get("n_examples", ""), "seed": card.get("seed", ""),
                              "seconds": card.get("seconds", ""), "eps": card.get("examples_per_second", ""),
-                             "llm": (card.get("llm") or {}).get("name", "") if isinstance(card.get("llm"), dict) else "",
+                             "llm": _llm_label(card.get("llm")),
                              "command": card.get("command", ""), "loss": _final_loss(card)})
             out.append({"base": base_name, "revision": base_rev, "budget": budget, "rows": rows,
                         "ref_mix": self._mix(ref), "columns": self.main_columns})
@@ -349,6 +349,13 @@ def _short(m: Model) -> str:
 
 def _budget_key(budget) -> tuple:
     return (0, float(budget), "") if isinstance(budget, (int, float)) and not isinstance(budget, bool) else (1, 0.0, str(budget))
+
+
+def _llm_label(llm) -> str:
+    """'backend: model' from a training card's `llm` record (empty when absent)."""
+    if not isinstance(llm, dict):
+        return ""
+    return ": ".join(str(llm[k]) for k in ("backend", "model") if llm.get(k))
 
 
 def _final_loss(card: dict) -> str:

@@ -124,7 +124,7 @@ def make_trained_fixture(source: Path, root: Path, *, mix: str, budget: int, see
     data["model"].update(name=name, revision=revision, extra={"training_card": {
         "schema_version": 1, "base_model": base, "note": "SYNTHETIC TEST FIXTURE, not a trained model",
         "data": {"source": "test fixture", "split": "train", "budget": budget, "mix": mix, "n_examples": budget},
-        "llm": {"name": "none (fixture)"}, "config": {}, "seed": seed, "seconds": budget / 100, "examples_per_second": 100.0,
+        "llm": {"backend": "none", "model": "fixture"}, "config": {}, "seed": seed, "seconds": budget / 100, "examples_per_second": 100.0,
         "loss_curve": [[0, 2.0], [10, 1.0 - shift]], "created_at": data["provenance"]["created_at"],
         "command": f"test fixture: {mix} mix, budget {budget}",
     }})
@@ -203,6 +203,7 @@ def test_site_sections(site):
     # the dual-view fixture is shifted +8 points per query: its difference to the standard mix is significant
     assert re.search(r'class="delta sig"[^>]*>\+\d+\.\d+ \(p=[0-9.<]+\) ●', html)
     assert "(untrained base)" in html
+    assert "<td>none: fixture</td>" in html  # the LLM named by the training card
     # the diversity fixture has no scifact-subset result: a blank cell and no general mean in its row
     row = re.search(r'<tr data-model="\d+">\n<td class="model-col" data-v="test-fixture/minilm-diversity(?:(?!</tr>).)*</tr>', html, re.S).group(0)
     assert '<td class="num" data-v="">' in row and 'title="no results"' in row
