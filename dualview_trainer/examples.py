@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.errors import IfirError
 from harness.fileio import read_jsonl, require
+from harness.ranking import ranked
 
 PROMPTRIEVER_REPO = "samaya-ai/msmarco-w-instructions"
 INFIR_REPO = "InF-IR/InF-IR"
@@ -130,13 +131,13 @@ def from_beir(path: Path, *, limit: int, seed: int, miner: str = "bm25", model: 
     for q in qids:
         judged = task.qrels[q]
         pos_id = min(d for d, r in judged.items() if r > 0)
-        negs = [d for d, _ in sorted(run.get(q, {}).items(), key=lambda x: (-x[1], x[0])) if d not in judged]
-        if not negs:
+        neg_id = next((d for d in ranked(run.get(q, {})) if d not in judged), None)
+        if neg_id is None:
             continue
-        pos, neg = task.corpus[pos_id], task.corpus[negs[0]]
+        pos, neg = task.corpus[pos_id], task.corpus[neg_id]
         out.append(make_example(
             task.queries[q].text, "", doc_text({"title": pos.title, "text": pos.text}), doc_text({"title": neg.title, "text": neg.text}),
-            id=f"{q}:{pos_id}:{negs[0]}", query_id=q, positive_id=pos_id, negative_id=negs[0],
+            id=f"{q}:{pos_id}:{neg_id}", query_id=q, positive_id=pos_id, negative_id=neg_id,
         ))
     return out
 
