@@ -84,9 +84,20 @@ def clean_instruction(text: str) -> str:
     return line
 
 
+QUOTE_WORDS = 8  # an instruction repeating this many consecutive words of a document quotes it
+
+
+def _quotes(text: str, doc: str, n: int = QUOTE_WORDS) -> bool:
+    """Whether `text` repeats `n` consecutive words of `doc` (case and punctuation ignored)."""
+    words, doc_words = re.findall(r"\w+", text.lower()), re.findall(r"\w+", doc.lower())
+    grams = {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+    return bool(grams) and any(tuple(doc_words[i : i + n]) in grams for i in range(len(doc_words) - n + 1))
+
+
 def check_instruction(text: str, example: Example, validation: Validation, *, against: str = "") -> str | None:
-    """The reason to reject an instruction, or None: empty, too short or long, or a copy of the
-    query, of `against` (the other instruction) or of a document."""
+    """The reason to reject an instruction, or None: empty, too short or long, a copy of the
+    query, of `against` (the other instruction) or of a document, or a quotation of a document
+    (which would make the instruction a lexical match for one document rather than a constraint)."""
     if not text:
         return "empty"
     n = len(text.split())
@@ -101,6 +112,8 @@ def check_instruction(text: str, example: Example, validation: Validation, *, ag
     for doc in (example.positive, example.negative):
         if len(norm) > 20 and norm in " ".join(doc.lower().split()):
             return "copy_of_document"
+        if _quotes(text, doc):
+            return "quotes_document"
     return None
 
 

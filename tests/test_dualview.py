@@ -187,6 +187,13 @@ def test_simple_checks():
     assert check_instruction("does aspirin prevent stroke?", ex, v) == "copy_of_query"
     assert check_instruction("Find documents about trials.", ex, v, against="Find documents about trials") == "copy_of_instruction"
     assert check_instruction("text about aspirin trials", ex, v) == "copy_of_document"
+    # SmolLM2 wrote this for a real SciFact pair: it quotes the document instead of constraining
+    smoking = Example("2", "smoking reduction", "", "Effect of smoking reduction on lung cancer risk. CONTEXT Many smokers "
+                      "are unable or unwilling to quit smoking.", "negative text")
+    quoted = 'Find documents like "Effect of smoking reduction on lung cancer risk. CONTEXT Many smokers are unable ...".'
+    assert check_instruction(quoted, smoking, Validation(min_words=3, max_words=40)) == "quotes_document"
+    assert check_instruction("Find documents on the effect of smoking reduction on cancer.", smoking,
+                             Validation(min_words=3, max_words=40)) is None  # 5 shared words in a row: allowed
     assert check_instruction("Find documents on bleeding risks only.", ex, v, against="Find documents on trials") is None
 
 
