@@ -5,32 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from harness.errors import IfirError
-from harness.hub import revision_of_snapshot, snapshot
-from harness.models.dense import path_fingerprint
+from harness.models.locate import locate_model
 from harness.models.protocols import ModelMeta
 from harness.progress import progress
 from harness.types import Document, Run
 
 PROGRESS_CHUNK = 1024  # pairs per progress step; predict() batches within it
-
-
-def resolve(spec: str) -> tuple[str, str, str]:
-    """(local folder, name, revision) for a local path or a hub id `org/name[@revision]`."""
-    local = Path(spec).expanduser()
-    if local.exists():
-        if not (local / "config.json").is_file():
-            raise IfirError(f"{local} is not a cross-encoder model folder (no config.json).")
-        return str(local), local.resolve().name, path_fingerprint(local)
-    repo_id, _, revision = spec.partition("@")
-    folder = snapshot(
-        repo_id,
-        revision or None,
-        advice=f"download it where the hub is reachable (huggingface-cli download {repo_id}) and pass the folder: cross-encoder:FOLDER.",
-    )
-    return folder, repo_id, revision_of_snapshot(folder)
 
 
 class CrossEncoderReranker:
@@ -41,7 +23,9 @@ class CrossEncoderReranker:
             raise IfirError("cross-encoder needs a model: --model 'bm25>>cross-encoder:PATH_OR_HUB_ID'.")
         from sentence_transformers import CrossEncoder
 
-        folder, name, revision = resolve(path_or_hub_id)
+        folder, name, revision = locate_model(
+            path_or_hub_id, kind="cross-encoder model", required=("config.json",), option="cross-encoder:FOLDER"
+        )
         try:
             self.model = CrossEncoder(folder, device=device)
         except (OSError, ValueError) as e:

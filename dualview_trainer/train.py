@@ -19,20 +19,14 @@ MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 def resolve_base_model(spec: str) -> tuple[str, dict]:
     """(local folder, {name, revision}) for `minilm` (bundled), a folder or a hub id[@revision]."""
-    from harness.hub import revision_of_snapshot, snapshot
-    from harness.models.dense import bundled_minilm_path, path_fingerprint
+    from harness.models.dense import bundled_minilm_path
+    from harness.models.locate import locate_model, path_fingerprint
 
     if spec == "minilm":
         path = bundled_minilm_path()
         return path, {"name": MINILM_NAME, "revision": path_fingerprint(path)}
-    local = Path(spec).expanduser()
-    if local.exists():
-        if not (local / "config.json").is_file():
-            raise IfirError(f"{local} is not a model folder (no config.json).")
-        return str(local), {"name": local.resolve().name, "revision": path_fingerprint(local)}
-    repo_id, _, revision = spec.partition("@")
-    folder = snapshot(repo_id, revision or None, advice=f"download it where the hub is reachable (huggingface-cli download {repo_id}) and pass the folder to --base-model.")
-    return folder, {"name": repo_id, "revision": revision_of_snapshot(folder)}
+    folder, name, revision = locate_model(spec, kind="model", required=("config.json",), option="--base-model")
+    return folder, {"name": name, "revision": revision}
 
 
 def training_arguments(cfg: dict, output_dir: Path, *, seed: int, max_steps: int | None):

@@ -26,6 +26,16 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
             yield n, obj
 
 
+def read_json(path: Path, *, hint: str = ""):
+    """A whole JSON file; unreadable or malformed content is one clear error naming file and line."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise IfirError(f"{where(path, e.lineno)}: not valid JSON ({e.msg}){hint}.") from None
+    except OSError as e:
+        raise IfirError(f"{path}: cannot be read ({e.strerror}).") from None
+
+
 def require(obj: dict, key: str, path: Path, line: int, kind=str):
     """obj[key], checked for presence and type, with a file:line error otherwise."""
     if key not in obj:

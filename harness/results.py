@@ -5,7 +5,6 @@ Everything downstream (tables, the leaderboard) is rebuilt from these files alon
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shlex
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from harness.cache import slug
 from harness.errors import IfirError
-from harness.fileio import atomic_write_json, atomic_write_text
+from harness.fileio import atomic_write_json, atomic_write_text, read_json
 from harness.ranking import ranked
 from harness.types import Run
 
@@ -111,12 +110,7 @@ def save_result(path: Path, result: dict, run: Run) -> Path:
 def load_result(path: Path) -> dict:
     """A result file, checked: clear errors for truncated JSON, another schema, missing fields."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise IfirError(f"{path}: not valid JSON (line {e.lineno}: {e.msg}); the file may be truncated.") from None
-    except OSError as e:
-        raise IfirError(f"{path}: cannot be read ({e.strerror}).") from None
+    data = read_json(path, hint="; the file may be truncated")
     if not isinstance(data, dict):
         raise IfirError(f"{path}: a result file holds a JSON object.")
     if data.get("schema_version") != SCHEMA_VERSION:

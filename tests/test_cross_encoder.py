@@ -11,7 +11,7 @@ from cross_encoder_training import tiny_cross_encoder
 from baselines.cross_encoder import CrossEncoderReranker
 from harness.errors import IfirError
 from harness.models import load_model
-from harness.models.dense import path_fingerprint
+from harness.models.locate import path_fingerprint
 from harness.runner import RunOptions, evaluate
 from harness.tasks import load_task
 from harness.types import base_query_id

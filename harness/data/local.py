@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from harness.errors import IfirError, where
-from harness.fileio import read_jsonl, require
+from harness.fileio import read_json, read_jsonl, require
 from harness.types import Document, Qrels, Query, Task, base_query_id
 
 EXPORT_META = "ifir_task.json"
@@ -143,10 +142,7 @@ def _exported_meta(root: Path) -> dict:
     path = root / EXPORT_META
     if not path.is_file():
         return {}
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise IfirError(f"{path}: not valid JSON (line {e.lineno}: {e.msg}).") from None
+    meta = read_json(path)
     return meta if isinstance(meta, dict) else {}
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -12,29 +9,12 @@ from typing import Literal
 import numpy as np
 
 from harness.errors import IfirError
-from harness.hub import revision_of_snapshot, snapshot
+from harness.fileio import read_json
+from harness.models.locate import locate_model, path_fingerprint
 from harness.models.protocols import DEFAULT_QUERY_TEMPLATE, ModelMeta
 
 TRAINING_CARD = "training_card.json"
 MPNET_HUB_ID = "sentence-transformers/all-mpnet-base-v2"
-
-
-def path_fingerprint(path: str | Path) -> str:
-    """A cheap, stable identity for a local model folder: file names, sizes, and hashes of
-    small files plus the head and tail of large ones."""
-    root = Path(path)
-    h = hashlib.sha256()
-    for f in sorted(p for p in root.rglob("*") if p.is_file() and ".cache" not in p.parts):
-        size = f.stat().st_size
-        h.update(f"{f.relative_to(root)}\0{size}\0".encode())
-        with open(f, "rb") as fh:
-            if size <= 1 << 20:
-                h.update(fh.read())
-            else:
-                h.update(fh.read(1 << 20))
-                fh.seek(-(1 << 20), os.SEEK_END)
-                h.update(fh.read())
-    return "sha256:" + h.hexdigest()[:16]
 
 
 def parse_devices(device: str | None) -> str | list[str] | None:
@@ -96,29 +76,14 @@ class SentenceTransformerEncoder:
 
 def from_spec(spec: str, *, device: str | None = None, name: str | None = None) -> SentenceTransformerEncoder:
     """A local folder, or a hub id with an optional `@revision`."""
-    local = Path(spec).expanduser()
-    if local.exists():
-        if not (local / "config.json").is_file() and not (local / "modules.json").is_file():
-            raise IfirError(f"{local} is not a sentence-transformers or transformers model folder (no config.json).")
-        encoder = SentenceTransformerEncoder(
-            str(local), name=name or local.resolve().name, revision=path_fingerprint(local), device=device, spec=spec
-        )
-        card = local / TRAINING_CARD
-        if card.is_file():  # a model trained here: its card travels into every result file
-            try:
-                encoder.meta.extra["training_card"] = json.loads(card.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as e:
-                raise IfirError(f"{card}: not valid JSON (line {e.lineno}: {e.msg}).") from None
-        return encoder
-    repo_id, _, revision = spec.partition("@")
-    folder = snapshot(
-        repo_id,
-        revision or None,
-        advice=f"download it where the hub is reachable (huggingface-cli download {repo_id}) and pass the folder to --model.",
+    folder, found_name, revision = locate_model(
+        spec, kind="sentence-transformers or transformers model", required=("config.json", "modules.json"), option="--model"
     )
-    return SentenceTransformerEncoder(
-        folder, name=name or repo_id, revision=revision_of_snapshot(folder), device=device, spec=spec
-    )
+    encoder = SentenceTransformerEncoder(folder, name=name or found_name, revision=revision, device=device, spec=spec)
+    card = Path(folder) / TRAINING_CARD
+    if card.is_file():  # a model trained here: its card travels into every result file
+        encoder.meta.extra["training_card"] = read_json(card)
+    return encoder
 
 
 def bundled_minilm_path() -> str:
