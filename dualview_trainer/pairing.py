@@ -9,14 +9,14 @@ import torch
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from harness.errors import IfirError
-from harness.models.protocols import DEFAULT_QUERY_TEMPLATE
+from harness.models.protocols import DEFAULT_QUERY_TEMPLATE, join_query
 
 MIXES = ("standard", "diversity", "dual-view")
 
 
-def anchor(query: str, instruction: str, template: str = DEFAULT_QUERY_TEMPLATE) -> str:
-    """The query joined with its instruction exactly as the harness joins them at evaluation."""
-    return " ".join(template.format(query=query, instruction=instruction).split(" ")).strip()
+def anchor(query: str, instruction: str) -> str:
+    """The query joined with its instruction by the harness's default template, as at evaluation."""
+    return join_query(DEFAULT_QUERY_TEMPLATE, query, instruction)
 
 
 def view_a(rec: dict, group: int) -> dict:

@@ -20,6 +20,11 @@ DEFAULT_QUERY_TEMPLATE = "{query} {instruction}"
 DEFAULT_DOC_TEMPLATE = "{title} {text}"
 
 
+def join_query(template: str, query: str, instruction: str) -> str:
+    """A query joined with its instruction by a template (`{query}`, `{instruction}`), trimmed."""
+    return template.format(query=query, instruction=instruction).strip()
+
+
 @dataclass
 class ModelMeta:
     """Declarative facts about a model, stored in every result file."""
@@ -33,7 +38,7 @@ class ModelMeta:
     extra: dict = field(default_factory=dict)
 
     def format_query(self, query: Query) -> str:
-        return " ".join(self.query_template.format(query=query.text, instruction=query.instruction).split(" ")).strip()
+        return join_query(self.query_template, query.text, query.instruction)
 
     def format_doc(self, doc: Document) -> str:
         return self.doc_template.format(title=doc.title, text=doc.text).strip()
