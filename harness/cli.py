@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from harness.console import console, error, say
 from harness.errors import IfirError
-from harness.progress import console
 
 
 class Group(click.Group):
@@ -27,7 +27,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except IfirError as e:
-            console.print(f"[bold red]error:[/] {e}", highlight=False)
+            error(str(e))
             sys.exit(2)
 
 
@@ -102,7 +102,7 @@ def run(models, tasks, output, split, measures, template, batch_size, device, to
             for model in loaded:
                 path, result, fresh = run_and_save(model, task, options)
                 note = "" if fresh else " (existing result; --overwrite to recompute)"
-                console.print(f"{model.meta.name} on {task.name}: {path}{note}", highlight=False)
+                say(f"{model.meta.name} on {task.name}: {path}{note}")
                 results.append(result)
     finally:
         for model in loaded:
@@ -123,7 +123,7 @@ def list_tasks():
         table.add_row(spec.name, spec.path, (spec.revision or "main")[:12], spec.layout, spec.split)
     console.print(table)
     for group, names in GROUPS.items():
-        console.print(f"[bold]{group}[/]: {', '.join(names)}", highlight=False)
+        say(f"{group}: {', '.join(names)}")
 
 
 @main.command("models")
@@ -132,7 +132,7 @@ def list_models():
     from harness.models import models
 
     for name in models.names():
-        console.print(name, highlight=False)
+        say(name)
 
 
 @main.group()
@@ -150,7 +150,7 @@ def export(task, directory, split):
     from harness.tasks import load_task
 
     out = export_task(load_task(task, split=split), directory)
-    console.print(f"wrote {out}; run it with: ifir-bench run --model ... --tasks {out}", highlight=False)
+    say(f"wrote {out}; run it with: ifir-bench run --model ... --tasks {out}")
 
 
 def _add_optional_commands() -> None:

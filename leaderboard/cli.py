@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.progress import console
+from harness.console import console, warning as warn
 
 
 @click.group("leaderboard")
@@ -24,7 +24,7 @@ def build(results, out, baseline):
 
     report = build_site(results, out, baseline=baseline)
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        warn(warning)
     console.print(f"wrote {report.out / 'index.html'}: {report.n_models} models, {report.n_results} result files, "
                   f"{len(report.warnings)} warning(s).", highlight=False)
 

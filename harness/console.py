@@ -1,0 +1,36 @@
+"""The one terminal console: prints every string literally (no rich markup, emoji codes or
+highlighting), so square brackets in paths, ids and model specs are shown as written and never raise."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+
+class LiteralConsole(Console):
+    """A rich Console with markup, emoji and highlighting off, including in `status` lines (whose
+    spinner would otherwise parse its text as markup)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
+
+    def status(self, status, **kwargs):
+        return super().status(Text(status) if isinstance(status, str) else status, **kwargs)
+
+
+console = LiteralConsole(stderr=True)
+
+
+def say(message: str) -> None:
+    """One line of plain text to the user; never broken by rich (paths stay whole when copied)."""
+    console.print(message, soft_wrap=True)
+
+
+def error(message: str) -> None:
+    """`error: <message>`, with only the prefix styled."""
+    console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+
+
+def warning(message: str) -> None:
+    """`warning: <message>`, with only the prefix styled."""
+    console.print(Text.assemble(("warning:", "yellow"), " ", message), soft_wrap=True)
