@@ -8,7 +8,9 @@ from pathlib import Path
 
 from harness.cache import EmbeddingCache, default_cache_dir
 from harness.errors import IfirError
+from harness.exclusions import exclusion_depth, without_excluded
 from harness.metrics import evaluate_measures, p_mrr
+from harness.metrics.family import family_scores
 from harness.models.protocols import Encoder
 from harness.results import SCHEMA_VERSION, load_result, provenance, result_path, save_result
 from harness.search import DenseSearch
@@ -31,12 +33,14 @@ def produce_run(searcher, task: Task, *, top_k: int = 1000) -> Run:
     if task.candidates is not None:
         if not hasattr(searcher, "rerank"):
             raise IfirError(f"'{searcher.meta.name}' cannot rerank candidates, which task '{task.name}' requires.")
-        return searcher.rerank(task.corpus, queries, {q: task.candidates[q] for q in queries})
+        run = searcher.rerank(task.corpus, queries, {q: task.candidates[q] for q in queries})
+        return without_excluded(run, task.excluded)
     if not hasattr(searcher, "retrieve"):
         raise IfirError(
             f"'{searcher.meta.name}' only reranks; give it a first stage for '{task.name}', e.g. --model 'bm25>>{searcher.meta.spec}'."
         )
-    return searcher.retrieve(task.corpus, queries, top_k=top_k)
+    run = searcher.retrieve(task.corpus, queries, top_k=top_k + exclusion_depth(task.excluded))
+    return without_excluded(run, task.excluded, top_k)
 
 
 def score(task: Task, run: Run) -> tuple[dict, dict]:
@@ -46,7 +50,9 @@ def score(task: Task, run: Run) -> tuple[dict, dict]:
     qrels (og run vs og qrels under "og", changed run vs changed qrels under "changed").
     """
     if task.kind != "instruction-reranking":
-        return evaluate_measures(task.qrels, run, task.measures)
+        metrics, per_query = evaluate_measures(task.qrels, run, task.measures)
+        extra, extra_per_query = family_scores(task, run, per_query)
+        return extra | metrics, extra_per_query | per_query
     metrics: dict = {}
     per_query: dict = {}
     for part, suffix in (("og", OG), ("changed", CHANGED)):
@@ -75,6 +81,7 @@ def task_record(task: Task) -> dict:
     record = {
         "name": task.name,
         "kind": task.kind,
+        "family": task.family,
         "source": task.source,
         "revision": task.revision,
         "split": task.split,

@@ -16,17 +16,32 @@ from harness.types import Task
 
 FOLLOWIR = ["AP@1000", "nDCG@5"]
 NEWS21 = ["nDCG@5", "AP@1000"]
+MFOLLOWIR = ["nDCG@20"]
+GENERAL = ["nDCG@10", "R@100"]
 
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """A registered task: hub repo and pinned revision, the layout reading it, how it is scored.
+
+    `options` go to the layout reader (mFollowIR's language `subset`, BRIGHT's `domain` / `long`);
+    `size` is (documents, queries) as mteb's descriptive statistics give them; `pin_note` says
+    where a pin is not a full commit taken from mteb's current task files.
+    """
+
     name: str
     path: str  # hub dataset id
     revision: str | None
     layout: str = "mteb"
     split: str = "test"
     measures: list[str] | None = None
-    description: str = ""
+    family: str = "beir"
+    options: dict = field(default_factory=dict)
+    scorer: str | None = None
+    main: str | None = None
+    ignore_identical_ids: bool = False
+    size: tuple[int, int] | None = None
+    pin_note: str = ""
     meta: dict = field(default_factory=dict)
 
     def load(self, folder: str | Path | None = None, *, split: str | None = None, measures: list[str] | None = None) -> Task:
@@ -45,57 +60,168 @@ class TaskSpec:
         else:
             revision = f"local-copy-of:{self.path}@{self.revision or 'main'}"
         task = LAYOUTS[self.layout](
-            str(folder), name=self.name, split=split or self.split, measures=measures or self.measures
+            str(folder), name=self.name, split=split or self.split, measures=measures or self.measures, **self.options
         )
         task.source, task.revision = self.path, revision
+        task.family, task.scorer, task.main = self.family, self.scorer, self.main
+        task.meta.update(self.meta)
+        if self.ignore_identical_ids:
+            task.excluded = with_identical_ids(task)
         return task
 
 
-def _spec(name, path, revision, **kw) -> TaskSpec:
-    return TaskSpec(name, path, revision, **kw)
+def with_identical_ids(task: Task) -> dict[str, list[str]]:
+    """The task's exclusions plus, for each query, the document that has its id (mteb's
+    `ignore_identical_ids`, set for ArguAna and IFIR FiQA)."""
+    excluded = {q: list(d) for q, d in (task.excluded or {}).items()}
+    for qid in task.queries:
+        if qid in task.corpus:
+            excluded.setdefault(qid, []).append(qid)
+    return excluded
 
 
-# Revisions are those mteb pins (mteb/tasks/.../*.py); FollowIR's measures follow Weller et al. 2024.
+# Revisions are those mteb pins today (mteb/tasks/**, read at mteb commit a905523d0111, Aug 2026);
+# sizes (documents, queries) from mteb's descriptive statistics. FollowIR's measures follow Weller
+# et al. 2024, mFollowIR's Weller et al. 2025.
+IFIR_SHORT = "mteb pins a 7-character hash; the full commit cannot be resolved offline"
+MTEB_V1 = "pinned by mteb 1.x (mteb 2 reads mteb/* instead)"
+
+_BRIGHT = [  # domain, (documents, queries) standard, (documents, queries) long or None, mteb's query prompt
+    ("biology", (57359, 103), (524, 103), "Represent this biology post for searching relevant passages: "),
+    ("earth_science", (121249, 116), (601, 116), "Represent this earth_science post for searching relevant passages: "),
+    ("economics", (50220, 103), (516, 103), "Represent this economics post for searching relevant passages: "),
+    ("psychology", (52835, 101), (512, 101), "Represent this psychology post for searching relevant passages: "),
+    ("robotics", (61961, 101), (508, 101), "Represent this robotics post for searching relevant passages: "),
+    ("stackoverflow", (107081, 117), (1858, 117), "Represent this stackoverflow post for searching relevant passages: "),
+    ("sustainable_living", (60792, 108), (554, 108), "Represent this sustainable_living post for searching relevant passages: "),
+    ("pony", (7894, 112), (577, 112), "Represent this Pony question for searching relevant passages: "),
+    ("leetcode", (413932, 142), None, "Represent this Coding problem for searching relevant examples: "),
+    ("aops", (188002, 111), None, "Represent this Math problem for searching relevant examples: "),
+    ("theoremqa_theorems", (23839, 65), None, "Represent this Math problem for searching relevant theorems: "),
+    ("theoremqa_questions", (188002, 205), None, "Represent this Math problem for searching relevant examples: "),
+]
+BRIGHT_REPO, BRIGHT_REVISION = "mteb/BRIGHT", "c26703e6600d97c579ee2985f16cf307db13ed85"
+
+
+def _bright() -> list[TaskSpec]:
+    specs = []
+    for domain, size, long_size, prompt in _BRIGHT:
+        for long, n in ((False, size), (True, long_size)):
+            if n is None:
+                continue
+            specs.append(TaskSpec(
+                f"bright-{domain.replace('_', '-')}{'-long' if long else ''}", BRIGHT_REPO, BRIGHT_REVISION,
+                layout="bright", split="long" if long else "standard", measures=GENERAL, family="bright",
+                options={"domain": domain, "long": long}, size=n, meta={"mteb_query_prompt": prompt},
+            ))
+    return specs
+
+
+def _mfollowir() -> list[TaskSpec]:
+    sizes = {"fas": (41189, 80), "rus": (39326, 80), "zho": (41120, 86)}
+    specs = []
+    for lang, size in sizes.items():
+        specs.append(TaskSpec(f"mfollowir-{lang}", "jhu-clsp/mFollowIR-parquet-mteb",
+                              "09eecbe45c54b4a6dfb8e68e345cae77337768e2", measures=MFOLLOWIR, family="mfollowir",
+                              options={"subset": lang}, size=size))
+    for lang, size in sizes.items():
+        specs.append(TaskSpec(f"mfollowir-cl-{lang}", "jhu-clsp/mFollowIR-cross-lingual-parquet-mteb",
+                              "6b01566619233a0c35d135123510b6b02c258ff5", measures=MFOLLOWIR, family="mfollowir",
+                              options={"subset": lang}, size=size, meta={"queries": "eng"}))
+    return specs
+
+
+def _ifir() -> list[TaskSpec]:
+    # (name, repo, short revision, (documents, queries), has instruction levels (mteb's level_scores))
+    sets = [
+        ("aila", "if-ir/aila", "1cb8772", (2914, 85), True),
+        ("cds", "if-ir/cds", "9a05fd6", (633955, 42), False),
+        ("fiqa", "if-ir/fiqa", "1670fc6", (57638, 1718), True),
+        ("fire", "if-ir/fire", "0efa7b1", (1745, 167), False),
+        ("nfcorpus", "if-ir/nfcorpus", "3520715", (3633, 86), False),
+        ("pm", "if-ir/pm", "559fdb6", (241006, 172), True),
+        ("scifact-open", "if-ir/scifact_open", "1690191", (500000, 152), True),
+    ]
+    return [
+        TaskSpec(f"ifir-{name}", repo, rev, measures=["nDCG@20"], family="ifir", scorer="ifir" if levels else None,
+                 ignore_identical_ids=name == "fiqa", size=size, pin_note=IFIR_SHORT)
+        for name, repo, rev, size, levels in sets
+    ]
+
+
+_NANO = [
+    ("arguana", "ArguAna", "8f4a982d470a32c45817738b9d29042ca55d75ad"),
+    ("climatefever", "ClimateFEVER", "96741bfa30b9f56db8c9eb7d08e775ed6474f206"),
+    ("dbpedia", "DBPedia", "438f1c25129f05db6238699b5afdc9c6b58d2096"),
+    ("fever", "FEVER", "a8bfdf1bf15181167a7e22e69cf8754bdea9b4c8"),
+    ("fiqa", "FiQA2018", "4163ba032953d5044a7a6244261413f609c14342"),
+    ("hotpotqa", "HotpotQA", "d79c0cdda980aba54842756770928035e1b61a51"),
+    ("msmarco", "MSMARCO", "7b8ff22f2771dc65ac5b439f222eb19a1f56abda"),
+    ("nfcorpus", "NFCorpus", "dd542a7efb9ad2136b9e00768b60fca9038f8156"),
+    ("nq", "NQ", "77540146379abf95df8326a3c5bb9eb21c7146c3"),
+    ("quora", "QuoraRetrieval", "2ab2d73e6c862026282808b913a34f4136928545"),
+    ("scidocs", "SCIDOCS", "484eb90549fc3f0b9c42b3551e80ceb999515537"),
+    ("scifact", "SciFact", "309f1d1ae3ae2e092444a8a0c25bed59b82318bc"),
+    ("touche2020", "Touche2020", "0d2f26ed8c5ad309f95c7f9499c70a40e140fccd"),
+]
+
 REGISTRY: dict[str, TaskSpec] = {
     s.name: s
     for s in [
-        # Robust04: mteb pins the jhu-clsp v2 repo (mteb/Robust04InstructionRetrieval mirrors it).
-        _spec("robust04", "jhu-clsp/robust04-instructions-mteb", "0a3efedfcac0a7f859c46cff3a0fac0f8747b28f", measures=FOLLOWIR),
-        _spec("news21", "mteb/News21InstructionRetrieval", "c6fffeb9cdd95c1ffa81c62c687b48b56352872b", measures=NEWS21),
-        _spec("core17", "mteb/Core17InstructionRetrieval", "67d8733dd0691f08f34ed9dda5941578cba8d91c", measures=FOLLOWIR),
-        _spec("robust04-v1", "jhu-clsp/robust04-instructions", "a5a1c4fe2bc528ac12e83f8cdf82178da85d2f1d", layout="followir-v1", measures=FOLLOWIR),
-        _spec("news21-v1", "jhu-clsp/news21-instructions", "e0144086b45fe31ac125e9ac1a83b6a409bb6ca6", layout="followir-v1", measures=NEWS21),
-        _spec("core17-v1", "jhu-clsp/core17-instructions", "e39ff896cf3efbbdeeb950e6bd7c79f266995b07", layout="followir-v1", measures=FOLLOWIR),
-        _spec("scifact", "mteb/scifact", "d56462d0e63a25450459c4f213e49ffdb866f7f9"),
-        _spec("nfcorpus", "mteb/nfcorpus", "ec0fa4fe99da2ff19ca1214b7966684033a58814"),
-        _spec("fiqa", "mteb/fiqa", "27a168819829fe9bcd655c2df245fb19452e8e06"),
-        _spec("arguana", "mteb/arguana", "c22ab2a51041ffd869aaddef7af8d8215647e41a"),
-        _spec("scidocs", "mteb/scidocs", "f8c2fcf00f625baaa80f62ec5bd9e1fff3b8ae88"),
-    ]
-    + [
-        _spec(f"nano-{short}", f"zeta-alpha-ai/Nano{name}", rev, layout="nanobeir", split="train")
-        for short, name, rev in [
-            ("arguana", "ArguAna", "8f4a982d470a32c45817738b9d29042ca55d75ad"),
-            ("climatefever", "ClimateFEVER", "96741bfa30b9f56db8c9eb7d08e775ed6474f206"),
-            ("dbpedia", "DBPedia", "438f1c25129f05db6238699b5afdc9c6b58d2096"),
-            ("fever", "FEVER", "a8bfdf1bf15181167a7e22e69cf8754bdea9b4c8"),
-            ("fiqa", "FiQA2018", "4163ba032953d5044a7a6244261413f609c14342"),
-            ("hotpotqa", "HotpotQA", "d79c0cdda980aba54842756770928035e1b61a51"),
-            ("msmarco", "MSMARCO", "7b8ff22f2771dc65ac5b439f222eb19a1f56abda"),
-            ("nfcorpus", "NFCorpus", "dd542a7efb9ad2136b9e00768b60fca9038f8156"),
-            ("nq", "NQ", "77540146379abf95df8326a3c5bb9eb21c7146c3"),
-            ("quora", "QuoraRetrieval", "2ab2d73e6c862026282808b913a34f4136928545"),
-            ("scidocs", "SCIDOCS", "484eb90549fc3f0b9c42b3551e80ceb999515537"),
-            ("scifact", "SciFact", "309f1d1ae3ae2e092444a8a0c25bed59b82318bc"),
-            ("touche2020", "Touche2020", "0d2f26ed8c5ad309f95c7f9499c70a40e140fccd"),
-        ]
+        # FollowIR: mteb PR #4200 moved all three sets to mteb/*.
+        TaskSpec("robust04", "mteb/Robust04InstructionRetrieval", "0495a5cb69aa8fa5bca81bd56ac248911c19eeb6",
+                 measures=FOLLOWIR, family="followir", size=(47492, 104)),
+        TaskSpec("news21", "mteb/News21InstructionRetrieval", "c6fffeb9cdd95c1ffa81c62c687b48b56352872b",
+                 measures=NEWS21, family="followir", size=(30921, 64)),
+        TaskSpec("core17", "mteb/Core17InstructionRetrieval", "67d8733dd0691f08f34ed9dda5941578cba8d91c",
+                 measures=FOLLOWIR, family="followir", size=(19899, 40)),
+        TaskSpec("robust04-v1", "jhu-clsp/robust04-instructions", "a5a1c4fe2bc528ac12e83f8cdf82178da85d2f1d",
+                 layout="followir-v1", measures=FOLLOWIR, family="followir", pin_note=MTEB_V1),
+        TaskSpec("news21-v1", "jhu-clsp/news21-instructions", "e0144086b45fe31ac125e9ac1a83b6a409bb6ca6",
+                 layout="followir-v1", measures=NEWS21, family="followir", pin_note=MTEB_V1),
+        TaskSpec("core17-v1", "jhu-clsp/core17-instructions", "e39ff896cf3efbbdeeb950e6bd7c79f266995b07",
+                 layout="followir-v1", measures=FOLLOWIR, family="followir", pin_note=MTEB_V1),
+        *_mfollowir(),
+        TaskSpec("instructir", "mteb/InstructIR-mteb", "42c3afabe480643b755a7099dbf0f9ebeedaf6ca",
+                 measures=["nDCG@10"], family="instructir", scorer="instructir", main="Robustness@10",
+                 size=(16072, 9906)),
+        *_ifir(),
+        *_bright(),
+        TaskSpec("nevir", "orionweller/NevIR-mteb", "eab99575c01c6a8e39f8d2adc6e3c3adcfe84413",
+                 measures=["R@1", "nDCG@10"], family="nevir", scorer="nevir", main="paired-accuracy",
+                 size=(5112, 2766)),
+        TaskSpec("scifact", "mteb/scifact", "d56462d0e63a25450459c4f213e49ffdb866f7f9", size=(5183, 300)),
+        TaskSpec("nfcorpus", "mteb/nfcorpus", "ec0fa4fe99da2ff19ca1214b7966684033a58814", size=(3633, 323)),
+        TaskSpec("fiqa", "mteb/fiqa", "27a168819829fe9bcd655c2df245fb19452e8e06", size=(57638, 648)),
+        TaskSpec("arguana", "mteb/arguana", "c22ab2a51041ffd869aaddef7af8d8215647e41a", ignore_identical_ids=True,
+                 size=(8674, 1406)),
+        TaskSpec("scidocs", "mteb/scidocs", "f8c2fcf00f625baaa80f62ec5bd9e1fff3b8ae88", size=(25657, 1000)),
+        *(TaskSpec(f"nano-{short}", f"zeta-alpha-ai/Nano{name}", rev, layout="nanobeir", split="train")
+          for short, name, rev in _NANO),
     ]
 }
 
+
+def _family(name: str) -> list[str]:
+    return [n for n, s in REGISTRY.items() if s.family == name and not n.endswith("-v1")]
+
+
+INSTRUCTION_FOLLOWING = ["followir", "mfollowir", "instructir", "ifir", "bright", "nevir"]
 GROUPS = {
-    "followir": ["robust04", "news21", "core17"],
+    **{family: _family(family) for family in INSTRUCTION_FOLLOWING},
+    "instruction-following": [n for family in INSTRUCTION_FOLLOWING for n in _family(family)],
     "beir": ["scifact", "nfcorpus", "fiqa", "arguana", "scidocs"],
     "nanobeir": [n for n in REGISTRY if n.startswith("nano-")],
+}
+
+FAMILY_SCORES = {  # family -> (main score, other figures, reference for the definition)
+    "followir": ("p-MRR", "MAP@1000, nDCG@5 (og / changed)", "Weller et al. 2024; mteb retrieval_metrics.py"),
+    "mfollowir": ("p-MRR", "nDCG@20 (og / changed)", "Weller et al. 2025 (mFollowIR); mteb m_follow_ir.py"),
+    "instructir": ("Robustness@10", "nDCG@10", "Oh et al. 2024; kaistAI/InstructIR eval/robust_eval.py"),
+    "ifir": ("nDCG@20", "nDCG@20 per instruction level", "Song et al. 2025; mteb IFIR task files"),
+    "bright": ("nDCG@10", "R@100; excluded ids honoured", "Su et al. 2024; mteb bright_v1_1_retrieval.py"),
+    "nevir": ("paired-accuracy", "R@1, nDCG@10", "Weller et al. 2023; mteb paired_accuracy"),
+    "beir": ("nDCG@10", "R@100", "Thakur et al. 2021; mteb"),
 }
 
 SAMPLE = "sample"

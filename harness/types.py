@@ -13,6 +13,9 @@ Run = dict[str, dict[str, float]]
 
 TaskKind = Literal["retrieval", "instruction-reranking"]
 
+FAMILIES = ("followir", "mfollowir", "instructir", "ifir", "bright", "nevir", "beir", "local")
+"""Benchmark families a task belongs to (the leaderboard groups columns by them)."""
+
 OG, CHANGED = "-og", "-changed"
 
 
@@ -38,7 +41,10 @@ class Task:
 
     For an instruction-reranking (FollowIR) task, query ids end in `-og` / `-changed`,
     `candidates` holds each query's documents to rank, and `changed_docs` maps a base query id
-    to the documents whose judgement changed between the two instructions.
+    to the documents whose judgement changed between the two instructions. `excluded` maps a
+    query id to documents that must never be returned for it (BRIGHT's `excluded_ids`, a query's
+    own id where the reference ignores identical ids). `scorer` names a family's extra measures
+    (`harness.metrics.family`), and `main` the measure that ranks models when it is not the default.
     """
 
     name: str
@@ -53,9 +59,15 @@ class Task:
     candidates: dict[str, list[str]] | None = None
     changed_docs: dict[str, list[str]] | None = None
     meta: dict = field(default_factory=dict)
+    family: str = "local"
+    excluded: dict[str, list[str]] | None = None
+    scorer: str | None = None
+    main: str | None = None
 
     @property
     def main_measure(self) -> str:
+        if self.main:
+            return self.main
         return "p-MRR" if self.kind == "instruction-reranking" else self.measures[0]
 
 

@@ -11,6 +11,11 @@ exercise them offline. Layouts:
   `instruction_changed`, `qrels_og` / `qrels_changed`, `top_ranked` as (qid, pid) rows).
 - `nanobeir`: `zeta-alpha-ai/Nano*` (configs `corpus`, `queries`, `qrels`; split `train`; every
   qrels row is relevant).
+- `mteb` with a `subset` (mFollowIR, `jhu-clsp/mFollowIR*-parquet-mteb`): the same configs with the
+  language appended, `corpus-fas`, `queries-fas`, `instruction-fas`, `default-fas`, `top_ranked-fas`,
+  `qrel_diff-fas` (as mteb's `m_follow_ir.py` reads them).
+- `bright`: `mteb/BRIGHT` (configs `documents` / `long_documents` with `id`, `content`, and `examples`
+  with `id`, `query`, `gold_ids`, `gold_ids_long`, `excluded_ids`; one split per domain).
 """
 
 from __future__ import annotations
@@ -60,14 +65,18 @@ def _qrels(rows, *, binary: bool = False) -> Qrels:
     return qrels
 
 
-def load_mteb(folder: str, *, name: str, split: str, measures: list[str] | None) -> Task:
+def load_mteb(folder: str, *, name: str, split: str, measures: list[str] | None, subset: str | None = None) -> Task:
     configs = _configs(folder)
-    corpus = _corpus(_rows(folder, "corpus", split))
-    qrels = _qrels(_rows(folder, "default" if "default" in configs else "qrels", split))
-    queries_config = "query" if "query" in configs else "queries"
+
+    def config(base: str) -> str:
+        return f"{base}-{subset}" if subset else base
+
+    corpus = _corpus(_rows(folder, config("corpus"), split))
+    qrels = _qrels(_rows(folder, config("default") if config("default") in configs else config("qrels"), split))
+    queries_config = "query" if "query" in configs else config("queries")
     instructions = (
-        {str(r["query-id"]): r["instruction"] or "" for r in _rows(folder, "instruction", split)}
-        if "instruction" in configs
+        {str(r["query-id"]): r["instruction"] or "" for r in _rows(folder, config("instruction"), split)}
+        if config("instruction") in configs
         else {}
     )
     queries = {}
@@ -75,14 +84,14 @@ def load_mteb(folder: str, *, name: str, split: str, measures: list[str] | None)
         qid = str(r["_id"] if "_id" in r else r["id"])
         if qid in qrels:
             queries[qid] = Query(qid, r["text"], instructions.get(qid, r.get("instruction") or ""))
-    followir = "qrel_diff" in configs
+    followir = config("qrel_diff") in configs
     candidates = changed = None
-    if "top_ranked" in configs:
-        candidates = expand_candidates(
-            {str(r["query-id"]): [str(d) for d in r["corpus-ids"]] for r in _rows(folder, "top_ranked", split)}, queries
-        )
+    if config("top_ranked") in configs:
+        top = _rows(folder, config("top_ranked"), split)
+        candidates = expand_candidates({str(r["query-id"]): [str(d) for d in r["corpus-ids"]] for r in top}, queries)
     if followir:
-        changed = {str(r["query-id"]): [str(d) for d in r["corpus-ids"]] for r in _rows(folder, "qrel_diff", split)}
+        diff = _rows(folder, config("qrel_diff"), split)
+        changed = {str(r["query-id"]): [str(d) for d in r["corpus-ids"]] for r in diff}
     default = FOLLOWIR_MEASURES if followir else RETRIEVAL_MEASURES
     return _finish(name, folder, split, corpus, queries, qrels, measures or default, candidates, changed)
 
@@ -119,6 +128,28 @@ def load_nanobeir(folder: str, *, name: str, split: str, measures: list[str] | N
     return _finish(name, folder, "train", corpus, queries, qrels, measures or RETRIEVAL_MEASURES, None, None)
 
 
+def load_bright(folder: str, *, name: str, split: str, measures: list[str] | None, domain: str, long: bool = False) -> Task:
+    """One BRIGHT domain, as mteb's `bright_v1_1_retrieval.py` reads it; each query's `excluded_ids`
+    (less BRIGHT's "N/A" placeholder) become the task's exclusions instead of mteb's per-query
+    candidate lists of the whole corpus minus them, which would hold the corpus once per query."""
+    corpus = {}
+    for r in _rows(folder, "long_documents" if long else "documents", domain):
+        doc_id, text = str(r["id"]), r["content"] or ""
+        if text.strip():
+            corpus[doc_id] = Document(doc_id, text)
+    queries, qrels, excluded = {}, {}, {}
+    for r in _rows(folder, "examples", domain):
+        qid = str(r["id"])
+        queries[qid] = Query(qid, r["query"])
+        qrels[qid] = {str(d): 1 for d in r["gold_ids_long" if long else "gold_ids"]}
+        drop = [str(d) for d in (r.get("excluded_ids") or []) if d != "N/A"]
+        if drop:
+            excluded[qid] = drop
+    task = _finish(name, folder, "long" if long else "standard", corpus, queries, qrels, measures or RETRIEVAL_MEASURES, None, None)
+    task.excluded = excluded or None
+    return task
+
+
 def _finish(name, folder, split, corpus, queries, qrels, measures, candidates, changed) -> Task:
     if not corpus or not queries:
         raise IfirError(f"{folder}: task '{name}' loaded no {'documents' if not corpus else 'queries'}.")
@@ -140,4 +171,4 @@ def _finish(name, folder, split, corpus, queries, qrels, measures, candidates, c
     return task
 
 
-LAYOUTS = {"mteb": load_mteb, "followir-v1": load_followir_v1, "nanobeir": load_nanobeir}
+LAYOUTS = {"mteb": load_mteb, "followir-v1": load_followir_v1, "nanobeir": load_nanobeir, "bright": load_bright}

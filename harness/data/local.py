@@ -11,6 +11,7 @@ from harness.types import Document, Qrels, Query, Task, base_query_id
 
 EXPORT_META = "ifir_task.json"
 FOLLOWIR_FILES = ("top_ranked.jsonl", "qrel_diff.jsonl")
+EXCLUDED = "excluded.jsonl"  # {"query-id", "corpus-ids"}: documents never to return for the query
 FOLLOWIR_MEASURES = ["AP@1000", "nDCG@5"]
 RETRIEVAL_MEASURES = ["nDCG@10", "R@100"]
 
@@ -179,6 +180,13 @@ def load_local(path: str | Path, *, split: str = "test", name: str | None = None
         if not queries:
             raise IfirError(f"{qrels_path}: none of its query ids appear in {root / 'queries.jsonl'}.")
         candidates = changed = None
+        if (root / "top_ranked.jsonl").is_file():  # a reranking set without changed documents (NevIR)
+            files.append(root / "top_ranked.jsonl")
+            candidates = read_id_lists(root / "top_ranked.jsonl", "candidates")
+    excluded = None
+    if (root / EXCLUDED).is_file():
+        files.append(root / EXCLUDED)
+        excluded = read_id_lists(root / EXCLUDED, "excluded documents")
     unknown_q = [q for q in qrels if q not in queries]
     if unknown_q:
         raise IfirError(f"{qrels_path}: query '{unknown_q[0]}' is not in {root / 'queries.jsonl'} ({len(unknown_q)} unknown).")
@@ -196,6 +204,10 @@ def load_local(path: str | Path, *, split: str = "test", name: str | None = None
         candidates=candidates,
         changed_docs=changed,
         meta={"exported_from": f"{exported['source']}@{exported['revision']}"} if exported else {},
+        family=exported.get("family") or "local",
+        excluded=excluded,
+        scorer=exported.get("scorer"),
+        main=exported.get("main"),
     )
     check_references(task, root)
     return task

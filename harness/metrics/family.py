@@ -1,0 +1,110 @@
+"""Measures particular to one benchmark family, from per-query values of standard measures. No I/O.
+
+- Robustness@k (InstructIR, Oh et al. 2024; kaistAI/InstructIR `eval/robust_eval.py`, mteb's
+  `robustness_at_10`): for each base query the *minimum* nDCG@k over its instructions, averaged over
+  base queries. A query id `<base>_<n>` belongs to base `<base>` (mteb's grouping).
+- Paired accuracy (NevIR, Weller et al. 2023; mteb's `paired_accuracy`): a pair `<key>_q1` /
+  `<key>_q2` counts only when both queries rank their own relevant document first (R@1 = 1).
+- IFIR levels (Song et al. 2025; mteb's IFIR `task_specific_scores`): nDCG@20 averaged over the
+  queries of each instruction level, a query's level being the first of `v1`, `v2`, `v3` in its id.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+
+from harness.errors import IfirError
+from harness.metrics.standard import evaluate_measures
+from harness.types import Run, Task
+
+ROBUSTNESS = "Robustness@10"
+PAIRED_ACCURACY = "paired-accuracy"
+IFIR_MEASURE = "nDCG@20"
+LEVEL_TAGS = ("v1", "v2", "v3")
+
+
+def base_of(qid: str) -> str:
+    """`123_4` -> `123`: the base query (InstructIR) or pair (NevIR) of a query id, as mteb splits it."""
+    return qid.split("_")[0]
+
+
+def robustness(per_query: Mapping[str, float]) -> tuple[float, dict[str, float]]:
+    """(mean over base queries of the minimum per-query value, per-base minimum)."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for qid, value in per_query.items():
+        groups[base_of(qid)].append(value)
+    if not groups:
+        raise ValueError("Robustness: no scored queries.")
+    minima = {base: min(values) for base, values in groups.items()}
+    return sum(minima.values()) / len(minima), minima
+
+
+def paired_accuracy(recall_at_1: Mapping[str, float]) -> tuple[float, dict[str, float]]:
+    """(share of pairs whose two queries both have R@1 = 1, 1/0 per pair)."""
+    pairs = {base_of(q) for q in recall_at_1}
+    per_pair: dict[str, float] = {}
+    for key in sorted(pairs):
+        q1, q2 = f"{key}_q1", f"{key}_q2"
+        if q1 not in recall_at_1 or q2 not in recall_at_1:
+            raise ValueError(f"Paired accuracy: pair '{key}' needs both '{q1}' and '{q2}'.")
+        per_pair[key] = 1.0 if recall_at_1[q1] == 1 and recall_at_1[q2] == 1 else 0.0
+    if not per_pair:
+        raise ValueError("Paired accuracy: no scored pairs.")
+    return sum(per_pair.values()) / len(per_pair), per_pair
+
+
+def level_of(qid: str) -> int | None:
+    """IFIR instruction level of a query id (1, 2, 3), or None when it names none."""
+    for level, tag in enumerate(LEVEL_TAGS, start=1):
+        if tag in qid:
+            return level
+    return None
+
+
+def level_means(per_query: Mapping[str, float]) -> dict[int, float]:
+    """Mean per-query value for each instruction level present."""
+    groups: dict[int, list[float]] = defaultdict(list)
+    for qid, value in per_query.items():
+        level = level_of(qid)
+        if level is not None:
+            groups[level].append(value)
+    return {level: sum(v) / len(v) for level, v in sorted(groups.items())}
+
+
+def _per_query(task: Task, run: Run, per_query: dict, measure: str) -> dict[str, float]:
+    """Per-query values of one standard measure: the ones already computed, else computed now."""
+    if measure in per_query:
+        return per_query[measure]
+    return evaluate_measures(task.qrels, run, [measure])[1][measure]
+
+
+def _instructir(task, run, per_query):
+    value, minima = robustness(_per_query(task, run, per_query, "nDCG@10"))
+    return {ROBUSTNESS: value}, {ROBUSTNESS: minima}
+
+
+def _nevir(task, run, per_query):
+    value, pairs = paired_accuracy(_per_query(task, run, per_query, "R@1"))
+    return {PAIRED_ACCURACY: value}, {PAIRED_ACCURACY: pairs}
+
+
+def _ifir(task, run, per_query):
+    means = level_means(_per_query(task, run, per_query, IFIR_MEASURE))
+    return {f"{IFIR_MEASURE}/level-{level}": value for level, value in means.items()}, {}
+
+
+SCORERS: dict[str, Callable[[Task, Run, dict], tuple[dict, dict]]] = {
+    "instructir": _instructir,
+    "nevir": _nevir,
+    "ifir": _ifir,
+}
+
+
+def family_scores(task: Task, run: Run, per_query: dict) -> tuple[dict, dict]:
+    """(extra metrics, extra per-query values) of the task's family scorer; empty when it has none."""
+    if not task.scorer:
+        return {}, {}
+    if task.scorer not in SCORERS:
+        raise IfirError(f"Task '{task.name}' names an unknown scorer '{task.scorer}' (known: {', '.join(SCORERS)}).")
+    return SCORERS[task.scorer](task, run, per_query)
