@@ -73,7 +73,8 @@ def results_table(results: list[dict]) -> Table:
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding and index cache (default $IFIR_BENCH_CACHE or ~/.cache/ifir-bench).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
 @click.option("--overwrite", is_flag=True, help="Recompute results that already exist.")
-def run(models, tasks, output, split, measures, template, batch_size, device, top_k, rerank_depth, cache_dir, no_cache, overwrite):
+@click.option("--paraphrases", default=None, help="Also score each task under N prompt paraphrases: 'default' or a file (one a line, or JSONL).")
+def run(models, tasks, output, split, measures, template, batch_size, device, top_k, rerank_depth, cache_dir, no_cache, overwrite, paraphrases):
     """Evaluate models on tasks; one result file per (model, task) under --output."""
     from harness.models import load_model
     from harness.runner import RunOptions, run_and_save
@@ -81,8 +82,12 @@ def run(models, tasks, output, split, measures, template, batch_size, device, to
 
     options = RunOptions(
         output=output, top_k=top_k, batch_size=batch_size, device=device, cache_dir=cache_dir,
-        use_cache=not no_cache, overwrite=overwrite, command=_command_line(),
+        use_cache=not no_cache, overwrite=overwrite, command=_command_line(), paraphrases=paraphrases,
     )
+    if paraphrases:
+        from harness.paraphrases import load_paraphrases, paraphrase_summary
+
+        load_paraphrases(paraphrases)  # a bad file fails now, before any model loads
     measure_list = [m.strip() for m in measures.split(",")] if measures else None
     names = expand(tasks)
     if not names:
@@ -103,6 +108,8 @@ def run(models, tasks, output, split, measures, template, batch_size, device, to
                 path, result, fresh = run_and_save(model, task, options)
                 note = "" if fresh else " (existing result; --overwrite to recompute)"
                 say(f"{model.meta.name} on {task.name}: {path}{note}")
+                if paraphrases and paraphrase_summary(result):
+                    say(paraphrase_summary(result))
                 results.append(result)
     finally:
         for model in loaded:
@@ -112,18 +119,11 @@ def run(models, tasks, output, split, measures, template, batch_size, device, to
 
 @main.command("tasks")
 def list_tasks():
-    """List registered tasks and groups."""
-    from harness.tasks import GROUPS, REGISTRY
+    """List registered tasks by family (size, hub id, pinned revision, main score) and the groups."""
+    from harness.tasks import task_listing
 
-    table = Table(title="tasks")
-    for col in ("name", "source", "revision", "layout", "split"):
-        table.add_column(col)
-    table.add_row("sample", "embedded in the package", "-", "followir (local)", "test")
-    for spec in REGISTRY.values():
-        table.add_row(spec.name, spec.path, (spec.revision or "main")[:12], spec.layout, spec.split)
-    console.print(table)
-    for group, names in GROUPS.items():
-        say(f"{group}: {', '.join(names)}")
+    for line in task_listing():
+        click.echo(line)
 
 
 @main.command("models")

@@ -12,6 +12,7 @@ from harness.exclusions import exclusion_depth, without_excluded
 from harness.metrics import evaluate_measures, p_mrr
 from harness.metrics.family import family_scores
 from harness.models.protocols import Encoder
+from harness.paraphrases import keep_texts_in_memory, paraphrase_block, same_paraphrases
 from harness.results import SCHEMA_VERSION, load_result, provenance, result_path, save_result
 from harness.search import DenseSearch
 from harness.types import CHANGED, OG, Run, Task, base_query_id
@@ -75,6 +76,7 @@ class RunOptions:
     overwrite: bool = False
     show_progress: bool = True
     command: str | None = None
+    paraphrases: str | None = None  # a packaged set name or a file (harness.paraphrases)
 
 
 def task_record(task: Task) -> dict:
@@ -101,6 +103,8 @@ def evaluate(model, task: Task, options: RunOptions | None = None) -> tuple[dict
     searcher = as_searcher(
         model, cache_dir=options.cache_dir, batch_size=options.batch_size, show_progress=options.show_progress, use_cache=options.use_cache
     )
+    if options.paraphrases:
+        searcher = keep_texts_in_memory(searcher)
     t0 = time.perf_counter()
     run = produce_run(searcher, task, top_k=options.top_k)
     t_run = time.perf_counter() - t0
@@ -118,6 +122,8 @@ def evaluate(model, task: Task, options: RunOptions | None = None) -> tuple[dict
         | {"options": {"top_k": options.top_k, "batch_size": options.batch_size, "device": options.device,
                        "use_cache": options.use_cache}},
     }
+    if options.paraphrases:
+        result["paraphrases"] = paraphrase_block(searcher, task, options.paraphrases, top_k=options.top_k)
     return result, run
 
 
@@ -127,9 +133,11 @@ def run_and_save(model, task: Task, options: RunOptions) -> tuple[Path, dict, bo
     path = result_path(options.output, model.meta.name, model.meta.revision, task.name)
     if path.exists() and not options.overwrite:
         try:
-            return path, load_result(path), False
+            existing = load_result(path)
+            if not options.paraphrases or same_paraphrases(existing, options.paraphrases):
+                return path, existing, False
         except IfirError:
-            pass  # unreadable: compute again
+            pass  # unreadable, or scored under other paraphrases: compute again
     result, run = evaluate(model, task, options)
     save_result(path, result, run)
     return path, result, True

@@ -84,7 +84,7 @@ def with_identical_ids(task: Task) -> dict[str, list[str]]:
 # sizes (documents, queries) from mteb's descriptive statistics. FollowIR's measures follow Weller
 # et al. 2024, mFollowIR's Weller et al. 2025.
 IFIR_SHORT = "mteb pins a 7-character hash; the full commit cannot be resolved offline"
-MTEB_V1 = "pinned by mteb 1.x (mteb 2 reads mteb/* instead)"
+MTEB_V1 = "pinned by mteb 1.x; mteb 2 reads the mteb/* repos instead"
 
 _BRIGHT = [  # domain, (documents, queries) standard, (documents, queries) long or None, mteb's query prompt
     ("biology", (57359, 103), (524, 103), "Represent this biology post for searching relevant passages: "),
@@ -280,3 +280,32 @@ def load_task(name: str, *, split: str | None = None, measures: list[str] | None
     if measures:
         task.measures = list(measures)
     return task
+
+
+def task_listing(width: int = 80) -> list[str]:
+    """`ifir-bench tasks`: every registered task by family, with size, hub id and pinned revision
+    unabridged (on a line of their own when they do not fit beside each other), within `width`."""
+    import functools
+    import textwrap
+
+    wrap = functools.partial(textwrap.wrap, width=width, break_on_hyphens=False)
+    lines = ["sample: embedded FollowIR-format sample (12 topics, 304 documents); p-MRR", ""]
+    families = list(dict.fromkeys(s.family for s in REGISTRY.values()))
+    for family in families:
+        main, others, reference = FAMILY_SCORES[family]
+        lines += wrap(f"{family}: main score {main}; also {others}. {reference}", subsequent_indent="  ")
+        for spec in (s for s in REGISTRY.values() if s.family == family):
+            size = f"{spec.size[0]:>9,} docs {spec.size[1]:>6,} queries" if spec.size else ""
+            split = "" if spec.split == "test" else f"  split {spec.split}"
+            lines.append(f"  {spec.name:<30} {size}{split}".rstrip())
+            pin = f"{spec.path}@{spec.revision or 'main'}"
+            lines += [f"    {pin}"] if len(pin) + 4 <= width else [f"    {spec.path}", f"    @{spec.revision}"]
+            if spec.pin_note:
+                lines += wrap(f"({spec.pin_note})", initial_indent="    ", subsequent_indent="    ")
+        lines.append("")
+    lines.append("groups:")
+    for group, names in GROUPS.items():
+        members = ", ".join(names) if group != "instruction-following" else (
+            f"{', '.join(INSTRUCTION_FOLLOWING)} ({len(names)} tasks)")
+        lines += wrap(f"{group}: {members}", initial_indent="  ", subsequent_indent="    ")
+    return lines

@@ -3,13 +3,16 @@ run offline on a local copy written in its hub repository's format (configs, col
 mteb's task files read them), then exported and read back by `load_local` unchanged."""
 
 import pytest
+from click.testing import CliRunner
 from test_hub_loaders import corpus_rows, write_repo
+
+from harness.cli import main
 
 from harness.data.export import export_task
 from harness.data.local import load_local
 from harness.models.protocols import ModelMeta
 from harness.runner import produce_run, score
-from harness.tasks import GROUPS, REGISTRY, load_task, sample_dir
+from harness.tasks import GROUPS, REGISTRY, load_task, sample_dir, task_listing
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +207,46 @@ def test_groups_and_every_pin_is_a_full_commit_or_flagged():
         assert full or spec.pin_note, spec.name
         assert spec.family in ("followir", "mfollowir", "instructir", "ifir", "bright", "nevir", "beir")
     assert load_task("sample").family == "local"
+
+
+def test_tasks_listing_fits_80_columns_with_hub_ids_whole():
+    lines = task_listing()
+    assert max(map(len, lines)) <= 80
+    text = "\n".join(lines)
+    for spec in REGISTRY.values():
+        assert f"  {spec.name}" in text
+        assert f"{spec.path}@{spec.revision}" in text or f"{spec.path}\n    @{spec.revision}" in text
+    res = CliRunner().invoke(main, ["tasks"])
+    assert res.exit_code == 0 and "mteb/Robust04InstructionRetrieval@0495a5cb69aa8fa5bca81bd56ac248911c19eeb6" in res.output
+
+
+def fake_hub_snapshot(cache, repo_id, revision, configs, commit="0123456789abcdef0123456789abcdef01234567"):
+    """A dataset repo laid out as huggingface_hub caches it; a short revision gets its `refs` entry,
+    as an online download at that revision leaves it."""
+    root = cache / f"datasets--{repo_id.replace('/', '--')}"
+    write_repo(root / "snapshots" / commit, configs)
+    if revision != commit:
+        (root / "refs").mkdir(parents=True, exist_ok=True)
+        (root / "refs" / revision).write_text(commit)
+    return commit
+
+
+@pytest.mark.parametrize("name", ["instructir", "ifir-aila"])
+def test_data_export_of_a_cached_hub_task(tmp_path, monkeypatch, scifact, name):
+    """`ifir-bench data export NAME DIR` offline from the hub cache, then `load_local` on DIR."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    base = sorted(scifact.queries)
+    spec = REGISTRY[name]
+    commit = spec.revision if len(spec.revision) == 40 else "0123456789abcdef0123456789abcdef01234567"
+    fake_hub_snapshot(tmp_path / "hub", spec.path, spec.revision, {
+        "corpus": {"corpus": corpus_rows(scifact)},
+        "queries": {"queries": [{"_id": f"{q}_v1", "text": scifact.queries[q].text} for q in base]},
+        "default": {"test": [{"query-id": f"{q}_v1", "corpus-id": d, "score": 1} for q in base for d in scifact.qrels[q]]},
+    }, commit=commit)
+    res = CliRunner().invoke(main, ["data", "export", name, str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    task = load_task(str(tmp_path / "out"))
+    assert task.name == name and task.family == spec.family and task.main_measure == (spec.main or spec.measures[0])
+    assert task.meta["exported_from"] == f"{spec.path}@{commit}"
+    assert len(task.queries) == len(base)
