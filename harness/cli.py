@@ -41,10 +41,16 @@ def main():
     """Benchmark, baselines and dual-view training for instruction-following retrieval."""
 
 
+def _shown_measures(task: dict) -> list[str]:
+    """A task's measures, and its main score where that is a family measure (Robustness@10, paired accuracy)."""
+    own = task["kind"] != "instruction-reranking" and task.get("main_measure") not in (None, *task["measures"])
+    return [*task["measures"], task["main_measure"]] if own else list(task["measures"])
+
+
 def results_table(results: list[dict]) -> Table:
     """One row per (model, task): p-MRR x100 for FollowIR tasks, then each measure (og run vs og
     qrels for FollowIR, with the changed run's value after a slash)."""
-    measures = sorted({m for r in results for m in r["task"]["measures"]}, key=lambda m: (m[0] != "n", m))
+    measures = sorted({m for r in results for m in _shown_measures(r["task"])}, key=lambda m: (m[0] != "n", m))
     table = Table(title="ifir-bench results", caption="FollowIR: og run vs og qrels / changed run vs changed qrels")
     for col in ("model", "task", "p-MRR x100", *measures):
         table.add_column(col, justify="left" if col in ("model", "task") else "right")

@@ -9,8 +9,9 @@ from importlib.resources import files
 from pathlib import Path
 
 from harness.data.hub import LAYOUTS, _configs
-from harness.data.local import load_local
+from harness.data.local import EXPORT_META, load_local
 from harness.errors import IfirError
+from harness.fileio import read_json
 from harness.hub import revision_of_snapshot, snapshot
 from harness.types import Task
 
@@ -242,6 +243,15 @@ def expand(names: str | list[str]) -> list[str]:
     return out
 
 
+def exported_split(root: Path) -> str | None:
+    """The split `ifir-bench data export` wrote (BRIGHT's `standard`, NanoBEIR's `train`), if any."""
+    meta = root / EXPORT_META
+    if not meta.is_file():
+        return None
+    data = read_json(meta)
+    return data.get("split") if isinstance(data, dict) else None
+
+
 def detect_layout(folder: str) -> str:
     """The layout of a hub repo folder, from its configs (and, for NanoBEIR, its qrels split)."""
     from datasets import get_dataset_split_names
@@ -261,7 +271,8 @@ def load_task(name: str, *, split: str | None = None, measures: list[str] | None
     elif name in REGISTRY:
         task = REGISTRY[name].load(split=split)
     elif Path(name).expanduser().is_dir():
-        task = load_local(Path(name).expanduser(), split=split or "test")
+        root = Path(name).expanduser()
+        task = load_local(root, split=split or exported_split(root) or "test")
     elif name.count("/") == 1 and not name.startswith((".", "/", "~")):
         repo_id, _, revision = name.partition("@")
         folder = snapshot(repo_id, revision or None, repo_type="dataset", advice=(

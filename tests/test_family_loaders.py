@@ -6,12 +6,13 @@ import pytest
 from click.testing import CliRunner
 from test_hub_loaders import corpus_rows, write_repo
 
-from harness.cli import main
+from harness.cli import main, results_table
 
 from harness.data.export import export_task
 from harness.data.local import load_local
+from harness.errors import IfirError
 from harness.models.protocols import ModelMeta
-from harness.runner import produce_run, score
+from harness.runner import produce_run, score, task_record
 from harness.tasks import GROUPS, REGISTRY, load_task, sample_dir, task_listing
 
 
@@ -83,6 +84,9 @@ def test_instructir_layout(tmp_path, scifact):
     metrics, per_query = score(task, run)
     assert set(per_query["Robustness@10"]) == set(scifact.queries)  # one value per base query
     assert metrics["Robustness@10"] <= metrics["nDCG@10"]
+    record = {"task": task_record(task), "metrics": metrics, "model": {"name": "stub"}}
+    header = [c.header for c in results_table([record]).columns]
+    assert "Robustness@10" in header and "nDCG@10" in header
     roundtrip(task, tmp_path)
 
 
@@ -192,8 +196,11 @@ def test_bright_layout_and_excluded_ids(tmp_path, scifact):
     assert stub.asked["top_k"] == 12 and all(len(r) == 10 for r in run.values())
     assert not any(d in run[q] for q, ds in task.excluded.items() for d in ds)
     roundtrip(task, tmp_path)
+    assert load_task(str(tmp_path / "export")).split == "standard"  # the exported split, without --split
     long = REGISTRY["bright-biology-long"].load(folder=repo)
     assert long.split == "long" and all(len(d) == 1 for d in long.qrels.values())
+    with pytest.raises(IfirError, match="split 'test' does not exist"):
+        REGISTRY["bright-biology"].load(folder=repo, split="test")
 
 
 def test_groups_and_every_pin_is_a_full_commit_or_flagged():

@@ -132,6 +132,10 @@ def load_bright(folder: str, *, name: str, split: str, measures: list[str] | Non
     """One BRIGHT domain, as mteb's `bright_v1_1_retrieval.py` reads it; each query's `excluded_ids`
     (less BRIGHT's "N/A" placeholder) become the task's exclusions instead of mteb's per-query
     candidate lists of the whole corpus minus them, which would hold the corpus once per query."""
+    expected = "long" if long else "standard"
+    if split != expected:
+        raise IfirError(f"{name}: BRIGHT's split here is '{expected}' (the -long tasks read the long documents); "
+                        f"split '{split}' does not exist.")
     corpus = {}
     for r in _rows(folder, "long_documents" if long else "documents", domain):
         doc_id, text = str(r["id"]), r["content"] or ""
@@ -145,7 +149,7 @@ def load_bright(folder: str, *, name: str, split: str, measures: list[str] | Non
         drop = [str(d) for d in (r.get("excluded_ids") or []) if d != "N/A"]
         if drop:
             excluded[qid] = drop
-    task = _finish(name, folder, "long" if long else "standard", corpus, queries, qrels, measures or RETRIEVAL_MEASURES, None, None)
+    task = _finish(name, folder, expected, corpus, queries, qrels, measures or RETRIEVAL_MEASURES, None, None)
     task.excluded = excluded or None
     return task
 
