@@ -27,6 +27,7 @@ BUILTIN: dict[str, str] = {
     "dense": "harness.models.dense:from_spec",
     "bm25": "baselines.bm25:BM25",
     "cross-encoder": "baselines.cross_encoder:CrossEncoderReranker",
+    "llm-reranker": "baselines.llm_reranker:LLMReranker",
 }
 
 
