@@ -27,17 +27,17 @@ PROGRESS_CHUNK = 256  # prompts per progress step; scored in batches of `batch_s
 @dataclass(frozen=True)
 class PromptFormat:
     """A published pointwise prompt: its template (fields `{query}`, `{instruction}`, `{document}`), the
-    vocabulary entries read at the next position, the default window, and where it was taken from."""
+    vocabulary entries read at the next position, the window in tokens, and where it was taken from."""
 
     name: str
     template: str
     yes: str
     no: str
     seq2seq: bool
+    max_length: int
     source: str
     query_template: str = "{query} {instruction}"  # how `{query}` is filled from the query text and instruction
     default_instruction: str = ""  # fills `{instruction}` when a query has none
-    max_length: int | None = None  # None: min(2048, tokenizer.model_max_length), as mteb and FollowIR's code do
 
 
 FOLLOWIR_SOURCE = (
@@ -61,6 +61,7 @@ FORMATS: dict[str, PromptFormat] = {
             yes="true",
             no="false",
             seq2seq=False,
+            max_length=2048,  # mteb and FollowIR's code: min(2048, tokenizer.model_max_length), unbounded for Mistral
             source=FOLLOWIR_SOURCE,
         ),
         PromptFormat(
@@ -73,6 +74,7 @@ FORMATS: dict[str, PromptFormat] = {
             yes="true",
             no="false",
             seq2seq=False,
+            max_length=2048,
             source=(
                 "mteb mteb/models/model_implementations/rerankers_monot5_based.py MistralReranker (a905523); "
                 "github.com/orionw/FollowIR models/rerankers/reranker_models.py MistralReranker (61ad33e)"
@@ -84,6 +86,7 @@ FORMATS: dict[str, PromptFormat] = {
             yes="▁true",
             no="▁false",
             seq2seq=True,
+            max_length=512,  # pygaggle's T5 tokenizer window, and T5's training length
             source=(
                 "pygaggle pygaggle/rerank/base.py and pygaggle/model/tokenize.py (castorini, Nogueira et al. 2020); "
                 "mteb mteb/models/model_implementations/rerankers_monot5_based.py MonoT5Reranker (a905523)"
@@ -105,9 +108,9 @@ FORMATS: dict[str, PromptFormat] = {
                 "examples/qwen3_reranker_transformers.py (f4ad0c4); mteb "
                 "mteb/models/model_implementations/qwen3_reranker.py (a905523)"
             ),
+            max_length=8192,  # the card's and mteb's max_length
             query_template="{query}",
             default_instruction="Given a web search query, retrieve relevant passages that answer the query",
-            max_length=8192,
         ),
     )
 }
@@ -203,7 +206,7 @@ class LLMReranker:
             except ValueError:
                 raise IfirError(f"Bad llm-reranker max_length '{options['max_length']}': a whole number of tokens.") from None
         else:
-            self.max_length = self.format.max_length or min(2048, self.tokenizer.model_max_length)
+            self.max_length = self.format.max_length
         self.batch_size = batch_size
         self.timings = {"rerank_s": 0.0, "pairs_scored": 0, "documents_truncated": 0}
         self.meta = ModelMeta(
@@ -310,7 +313,10 @@ class LLMReranker:
     def rerank(
         self, corpus: Mapping[str, Document], queries: Mapping[str, Query], candidates: Mapping[str, Sequence[str]]
     ) -> Run:
+        """Scores of each query's candidates. A plain-string query is taken as text already joined with its
+        instruction (the protocol's convention), so the prompt's own instruction field gets the default."""
         t0 = time.perf_counter()
+        queries = {q: Query(q, v) if isinstance(v, str) else v for q, v in queries.items()}
         missing = next(((q, d) for q, docs in candidates.items() for d in docs if d not in corpus), None)
         if missing:
             raise IfirError(f"Candidate '{missing[1]}' of query '{missing[0]}' is not in the corpus.")
