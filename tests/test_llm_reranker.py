@@ -102,13 +102,20 @@ def qwen3_dir(tmp_path_factory, sample):
 
 @pytest.fixture(scope="module")
 def t5_dir(tmp_path_factory, sample):
+    """A tiny T5 in castorini's monoT5 folder layout: a SentencePiece `spiece.model` and no tokenizer.json."""
+    import sentencepiece
     from transformers import T5Config, T5ForConditionalGeneration
 
     folder = tmp_path_factory.mktemp("models") / "tiny-t5"
-    vocab = word_tokenizer(folder, corpus_texts(sample), ["<pad>", "</s>", "<unk>"], eos="</s>", pad="<pad>", template="$A </s>", max_length=512)
+    folder.mkdir()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus_texts(sample)), model_prefix=str(folder / "spiece"), vocab_size=500,
+        model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, user_defined_symbols=["▁true", "▁false"], minloglevel=2,
+    )
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "T5Tokenizer", "model_max_length": 512, "extra_ids": 0}))
     torch.manual_seed(2)
     config = T5Config(
-        vocab_size=len(vocab), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, initializer_factor=4.0,
+        vocab_size=500, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, initializer_factor=4.0,
         decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
     )
     T5ForConditionalGeneration(config).save_pretrained(folder)
@@ -276,6 +283,19 @@ def test_long_documents_are_cut_and_the_prompt_kept(mistral_dir):
     assert reranker.timings["documents_truncated"] - before == 1
     with pytest.raises(IfirError, match="without its document, more than the window of 20"):
         load_model(f"llm-reranker:{mistral_dir},max_length=20").encode([(QUERY, DOC)])
+
+
+def test_monot5_cut_keeps_relevant_and_eos(t5_dir):
+    """With T5's SentencePiece tokenizer too: the document's tail goes, "Relevant:" and </s> stay."""
+    window = 120
+    monot5 = load_model(f"llm-reranker:{t5_dir},max_length={window}")
+    long_doc = replace(DOC, text=" ".join([DOC.text] * 30))
+    ids = monot5.encode([(QUERY, long_doc)])[0]
+    text = monot5.tokenizer.decode(ids, skip_special_tokens=True)
+    assert len(ids) == window and ids[-1] == monot5.tokenizer.eos_token_id
+    assert text.startswith("Query: urban beekeeping impact on bees Documents about rural") and text.endswith(" Relevant:")
+    kept = text.split(" Document: ")[1].removesuffix(" Relevant:")
+    assert 20 < len(kept) < len(monot5.meta.format_doc(long_doc)) and monot5.meta.format_doc(long_doc).startswith(kept)
 
 
 def test_meta_records_format_template_and_revision(followir, mistral_dir):
