@@ -72,6 +72,8 @@ def results_table(results: list[dict]) -> Table:
 @click.option("--split", default=None, help="Qrels split of local / hub tasks (default: the task's).")
 @click.option("--measures", default=None, help="Comma-separated ir_measures names, replacing the task defaults.")
 @click.option("--template", default=None, help="How query and instruction are joined, e.g. '{instruction} {query}'.")
+@click.option("--query-prompt", default=None, help="Prompt prepended to queries, replacing the model's own ('' for none).")
+@click.option("--doc-prompt", default=None, help="Prompt prepended to documents, replacing the model's own ('' for none).")
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:0 or several: cuda:0,cuda:1 (multi-process encoding).")
 @click.option("--top-k", type=int, default=1000, show_default=True, help="Depth of full retrieval.")
@@ -80,7 +82,7 @@ def results_table(results: list[dict]) -> Table:
 @click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
 @click.option("--overwrite", is_flag=True, help="Recompute results that already exist.")
 @click.option("--paraphrases", default=None, help="Also score each task under N prompt paraphrases: 'default' or a file (one a line, or JSONL).")
-def run(models, tasks, output, split, measures, template, batch_size, device, top_k, rerank_depth, cache_dir, no_cache, overwrite, paraphrases):
+def run(models, tasks, output, split, measures, template, query_prompt, doc_prompt, batch_size, device, top_k, rerank_depth, cache_dir, no_cache, overwrite, paraphrases):
     """Evaluate models on tasks; one result file per (model, task) under --output."""
     from harness.models import load_model
     from harness.runner import RunOptions, run_and_save
@@ -101,7 +103,10 @@ def run(models, tasks, output, split, measures, template, batch_size, device, to
     loaded = []
     for spec in models:
         with console.status(f"loading model {spec}"):
-            model = load_model(spec, batch_size=batch_size, device=device, rerank_depth=rerank_depth, cache_dir=cache_dir)
+            model = load_model(
+                spec, batch_size=batch_size, device=device, rerank_depth=rerank_depth, cache_dir=cache_dir,
+                query_prompt=query_prompt, doc_prompt=doc_prompt,
+            )
         if template:
             model.meta.query_template = template
         loaded.append(model)
@@ -134,11 +139,14 @@ def list_tasks():
 
 @main.command("models")
 def list_models():
-    """List registered model names (built-ins and plugins)."""
+    """List registered model names (built-ins, the model catalogue, plugins), one line each."""
     from harness.models import models
+    from harness.models.registry import description
 
-    for name in models.names():
-        say(name)
+    names = sorted(models.names(), key=str.lower)
+    width = max(map(len, names))
+    for name in names:
+        say(f"{name:<{width}}  {description(name)}"[:80].rstrip())
 
 
 @main.group()

