@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,10 @@ def as_searcher(model, *, cache_dir: Path | None = None, batch_size: int = 32, s
     if hasattr(model, "retrieve") or hasattr(model, "rerank"):
         return model
     if isinstance(model, Encoder):
-        cache = EmbeddingCache(cache_dir or default_cache_dir(), f"{model.meta.name}@{model.meta.revision}") if use_cache else None
+        key = f"{model.meta.name}@{model.meta.revision}"
+        if model.meta.query_prompt or model.meta.doc_prompt:  # prompted vectors never mix with others
+            key += "#" + hashlib.sha256(f"{model.meta.query_prompt}\0{model.meta.doc_prompt}".encode()).hexdigest()[:12]
+        cache = EmbeddingCache(cache_dir or default_cache_dir(), key) if use_cache else None
         return DenseSearch(model, cache=cache, batch_size=batch_size, show_progress=show_progress)
     raise IfirError(f"{type(model).__name__} is not a retriever: it needs encode(), retrieve() or rerank() and a meta.")
 

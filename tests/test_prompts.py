@@ -59,6 +59,17 @@ def test_override_replaces_the_models_prompts(prompted_copy):
     )
 
 
+def test_cached_vectors_of_one_prompt_never_serve_another(prompted_copy, tmp_path):
+    from harness.runner import as_searcher
+
+    texts = ["a claim about vitamin D"]
+    first = as_searcher(load_model(str(prompted_copy)), cache_dir=tmp_path, show_progress=False).embed(texts, "query")
+    override = load_model(str(prompted_copy), query_prompt="")
+    second = as_searcher(override, cache_dir=tmp_path, show_progress=False).embed(texts, "query")
+    np.testing.assert_allclose(second, override.encode(texts, kind="query", batch_size=1), atol=1e-6)
+    assert np.abs(first - second).max() > 1e-3  # a cache hit would give the first vectors back
+
+
 def _direct_run(st: SentenceTransformer, task, meta) -> dict:
     """The run on the task's candidates from sentence-transformers alone (cosine of its embeddings)."""
     qids = list(task.queries)
