@@ -11,29 +11,71 @@ from pathlib import Path
 from harness.errors import IfirError, where
 
 
+BOM = "\ufeff"
+
+
+def _not_utf8(path, line: int, raw: bytes, e: UnicodeDecodeError) -> IfirError:
+    return IfirError(
+        f"{where(path, line)}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+        f"save the file as UTF-8."
+    )
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text without its line ending) for each line of a UTF-8 file.
+
+    A byte-order mark at the start is dropped; a byte that is not UTF-8 is an error naming file and line.
+    """
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise IfirError(f"{path}: cannot be read ({e.strerror}).") from None
+    with f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise _not_utf8(path, n, raw, e) from None
+            if n == 1:
+                line = line.removeprefix(BOM)
+            yield n, line.rstrip("\r\n")
+
+
+def read_text(path: Path) -> str:
+    """A whole UTF-8 file (a leading byte-order mark dropped); errors name file and line."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise IfirError(f"{path}: cannot be read ({e.strerror}).") from None
+    try:
+        return raw.decode("utf-8").removeprefix(BOM)
+    except UnicodeDecodeError as e:
+        start = raw.rfind(b"\n", 0, e.start) + 1
+        e.start -= start
+        raise _not_utf8(path, raw.count(b"\n", 0, start) + 1, raw[start:], e) from None
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each non-blank line; a malformed line names file and line."""
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise IfirError(f"{where(path, n)}: not valid JSON ({e.msg} at column {e.colno}).") from None
-            if not isinstance(obj, dict):
-                raise IfirError(f"{where(path, n)}: expected a JSON object, got {type(obj).__name__}.")
-            yield n, obj
+    for n, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise IfirError(f"{where(path, n)}: not valid JSON ({e.msg}: column {e.colno}).") from None
+        if not isinstance(obj, dict):
+            raise IfirError(f"{where(path, n)}: expected a JSON object, got {type(obj).__name__}.")
+        yield n, obj
 
 
 def read_json(path: Path, *, hint: str = ""):
     """A whole JSON file; unreadable or malformed content is one clear error naming file and line."""
+    text = read_text(path)
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise IfirError(f"{where(path, e.lineno)}: not valid JSON ({e.msg}){hint}.") from None
-    except OSError as e:
-        raise IfirError(f"{path}: cannot be read ({e.strerror}).") from None
+        raise IfirError(f"{where(path, e.lineno)}: not valid JSON ({e.msg}: column {e.colno}){hint}.") from None
 
 
 def require(obj: dict, key: str, path: Path, line: int, kind=str):
