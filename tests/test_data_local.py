@@ -30,6 +30,54 @@ def test_msmarco_qrels_have_no_header_and_keep_line_one(shared_data):
     assert max(r for d in qrels.values() for r in d.values()) == 3  # graded
 
 
+# ir_datasets-style fingerprints: judgement count, then the records at positions 0, 9 and last,
+# read from the files with awk (header row and blank lines left out), not from this loader.
+QRELS_FINGERPRINTS = {
+    "scifact/qrels/test.tsv": (339, ("1", "31715818", 1), ("50", "12580014", 1), ("1395", "17717391", 1)),
+    "scifact/qrels/train.tsv": (919, ("0", "31715818", 1), ("15", "22080671", 1), ("1407", "29863668", 1)),
+    "negconstraint/qrels/test.tsv": (198, ("0", "10000", 1), ("9", "10054", 1), ("197", "10713", 1)),
+    "msmarco-5k/qrels/test.tsv": (4102, ("19335", "1720389", 1), ("19335", "527692", 1), ("1133167", "8839922", 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(QRELS_FINGERPRINTS))
+def test_qrels_fingerprints(shared_data, name):
+    """A header (scifact, negconstraint; CRLF in negconstraint) is skipped by its text; msmarco-5k's
+    headerless first line is kept."""
+    count, first, tenth, last = QRELS_FINGERPRINTS[name]
+    qrels = read_qrels(shared_data / name)
+    flat = [(q, d, rel) for q, docs in qrels.items() for d, rel in docs.items()]
+    assert (len(flat), flat[0], flat[9], flat[-1]) == (count, first, tenth, last)
+
+
+@pytest.mark.parametrize("header", ["query-id\tcorpus-id\tscore", "qid\tdocid\trel", "query_id doc_id relevance",
+                                    "\ufeffquery-id\tcorpus-id\tscore", "qid iter docid rel"])
+def test_qrels_header_is_recognised_by_its_text(tmp_path, header):
+    path = tmp_path / "q.tsv"
+    rows = "q1\t0\td1\t2\n" if header.endswith("iter docid rel") else "q1\td1\t2\n"
+    path.write_text(f"{header}\n{rows}", encoding="utf-8")
+    assert read_qrels(path) == {"q1": {"d1": 2}}
+
+
+def test_trec_qrels_by_whitespace_and_whole_number_grades(tmp_path):
+    path = tmp_path / "q.trec"
+    path.write_text("301 0 FBIS3-10082 1\n301 0 FBIS3-10169 0\n302 Q0 LA010189-0001 -1\n303 0 d9 2.0\n")
+    assert read_qrels(path) == {"301": {"FBIS3-10082": 1, "FBIS3-10169": 0}, "302": {"LA010189-0001": -1}, "303": {"d9": 2}}
+
+
+@pytest.mark.parametrize("grade", ["0.5", "2.7", "nan", "yes", "inf", "-inf", ""])
+@pytest.mark.parametrize("first", [True, False])
+def test_qrels_grade_that_is_not_a_whole_number_is_an_error(tmp_path, grade, first):
+    """Never dropped as a 'header', never rounded, never an OverflowError."""
+    path = tmp_path / "q.tsv"
+    rows = ["q1\td1\t1", f"q2\td2\t{grade}"]
+    path.write_text("\n".join(reversed(rows) if first else rows) + "\n")
+    line = 1 if first else 2
+    with pytest.raises(IfirError) as e:
+        read_qrels(path)
+    assert str(e.value) == f"{path}:{line}: relevance grade '{grade}' is not a whole number (grades are 0, 1, 2, ...)."
+
+
 def test_train_split_is_separate(shared_data):
     train = load_local(shared_data / "scifact", split="train")
     test = load_local(shared_data / "scifact")
@@ -86,7 +134,7 @@ def test_bad_qrels_line_and_missing_split(tmp_path):
     with (d / "qrels" / "test.tsv").open("a") as f:
         f.write("q01-og\td01-1\tyes\n")
     n = len((d / "qrels" / "test.tsv").read_text().splitlines())
-    with pytest.raises(IfirError, match=rf"test\.tsv:{n}: relevance 'yes' is not a number"):
+    with pytest.raises(IfirError, match=rf"test\.tsv:{n}: relevance grade 'yes' is not a whole number"):
         load_local(d)
     with pytest.raises(IfirError, match="dev.tsv is missing .*splits here: test"):
         load_local(d, split="dev")

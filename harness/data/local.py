@@ -6,8 +6,8 @@ import hashlib
 from pathlib import Path
 
 from harness.errors import IfirError, where
-from harness.fileio import read_json, read_jsonl, require
-from harness.types import Document, Qrels, Query, Task, base_query_id
+from harness.fileio import read_json, read_jsonl, read_lines, require
+from harness.types import CHANGED, OG, Document, Qrels, Query, Task, base_query_id
 
 EXPORT_META = "ifir_task.json"
 FOLLOWIR_FILES = ("top_ranked.jsonl", "qrel_diff.jsonl")
@@ -64,28 +64,54 @@ def read_queries(path: Path) -> dict[str, Query]:
     return queries
 
 
+_HEADER_NAMES = (
+    {"queryid", "qid", "query", "topic", "topicid"},
+    {"corpusid", "docid", "documentid", "doc", "did", "pid", "passageid"},
+    {"score", "rel", "relevance", "label", "grade", "judgement", "judgment"},
+)
+
+
+def is_qrels_header(cols: list[str]) -> bool:
+    """A header row names its columns (`query-id corpus-id score`, `qid docid rel`, ...)."""
+    names = ["".join(ch for ch in c.lower() if ch.isalnum()) for c in cols]
+    if len(names) == 4:
+        names = [names[0], names[2], names[3]]
+    return len(names) == 3 and all(name in known for name, known in zip(names, _HEADER_NAMES))
+
+
+def parse_grade(text: str, path: Path, line: int) -> int:
+    """A relevance grade: a whole number (`1`, `-1`, `2.0`); anything else is an error, never rounded."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not value.is_integer():  # nan, inf, 0.5, yes
+        raise IfirError(f"{where(path, line)}: relevance grade '{text}' is not a whole number (grades are 0, 1, 2, ...).")
+    return int(value)
+
+
 def read_qrels(path: Path) -> Qrels:
-    """query-id, corpus-id, score per line (tab-separated); a header row is optional."""
+    """`query-id corpus-id score` per line (tab-separated, or TREC's `qid iter docid rel` by whitespace);
+    an optional first row that names the columns is skipped."""
     qrels: Qrels = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
+    seen_row = False
+    for n, line in read_lines(path):
+        if not line.strip():
+            continue
+        cols = [c.strip() for c in (line.split("\t") if "\t" in line else line.split())]
+        if not seen_row:
+            seen_row = True
+            if is_qrels_header(cols):
                 continue
-            cols = line.rstrip("\n\r").split("\t")
-            if len(cols) == 4:  # TREC qrels: qid iter docid rel
-                cols = [cols[0], cols[2], cols[3]]
-            if len(cols) != 3:
-                raise IfirError(f"{where(path, n)}: expected 3 tab-separated columns (query-id, corpus-id, score), got {len(cols)}.")
-            qid, doc_id, score = (c.strip() for c in cols)
-            try:
-                rel = int(float(score))
-            except ValueError:
-                if n == 1:
-                    continue  # header row
-                raise IfirError(f"{where(path, n)}: relevance '{score}' is not a number.") from None
-            if doc_id in qrels.get(qid, {}):
-                raise IfirError(f"{where(path, n)}: duplicate judgement for query '{qid}', document '{doc_id}'.")
-            qrels.setdefault(qid, {})[doc_id] = rel
+        if len(cols) == 4:  # TREC qrels: qid iter docid rel
+            cols = [cols[0], cols[2], cols[3]]
+        if len(cols) != 3:
+            raise IfirError(f"{where(path, n)}: expected 3 tab-separated columns (query-id, corpus-id, score), got {len(cols)}.")
+        qid, doc_id, score = cols
+        rel = parse_grade(score, path, n)
+        if doc_id in qrels.get(qid, {}):
+            raise IfirError(f"{where(path, n)}: duplicate judgement for query '{qid}', document '{doc_id}'.")
+        qrels.setdefault(qid, {})[doc_id] = rel
     if not qrels:
         raise IfirError(f"{path}: no judgements.")
     return qrels
@@ -126,6 +152,47 @@ def check_references(task: Task, origin: Path) -> None:
         missing = [q for q in queries if q not in task.candidates]
         if missing:
             raise IfirError(f"{origin / 'top_ranked.jsonl'}: no candidates for query '{missing[0]}' ({len(missing)} queries lack them).")
+    if task.changed_docs is not None:
+        check_followir_pairs(task, origin)
+
+
+def check_followir_pairs(task: Task, origin: Path) -> None:
+    """FollowIR: queries come in -og / -changed pairs, each with an instruction, and at least one pair
+    has changed documents (else p-MRR is undefined). Changed documents outside a query's candidates
+    can only rank after all of them in both runs: scored as mteb does, with a warning in `task.meta`."""
+    queries, queries_file = task.queries, origin / "queries.jsonl"
+    for qid in queries:
+        if not qid.endswith((OG, CHANGED)):
+            raise IfirError(f"{queries_file}: query '{qid}' ends in neither {OG} nor {CHANGED} (FollowIR queries come in pairs).")
+        base = base_query_id(qid)
+        partner = base + (CHANGED if qid.endswith(OG) else OG)
+        if partner not in queries:
+            raise IfirError(f"{queries_file}: query '{qid}' has no '{partner}' partner (FollowIR queries come in pairs).")
+    lacking = [q for q, v in queries.items() if not v.instruction.strip()]
+    if lacking:
+        raise IfirError(
+            f"{origin / 'instructions.jsonl'}: no instruction for query '{lacking[0]}' ({len(lacking)} of {len(queries)} "
+            f"queries lack one); p-MRR compares rankings under two instructions."
+        )
+    diff_file = origin / "qrel_diff.jsonl"
+    for base in task.changed_docs:
+        if base + OG not in queries:
+            raise IfirError(f"{diff_file}: query '{base}' has no '{base}{OG}' / '{base}{CHANGED}' queries in {queries_file}.")
+    if not any(docs for docs in task.changed_docs.values()):
+        raise IfirError(f"{diff_file}: no query has changed documents, so p-MRR cannot be computed.")
+    if task.candidates is None:
+        return
+    outside = []
+    for base, docs in task.changed_docs.items():
+        ranked_in_both = set(task.candidates.get(base + OG, ())) & set(task.candidates.get(base + CHANGED, ()))
+        outside += [(base, d) for d in docs if d not in ranked_in_both]
+    if outside:
+        base, doc = outside[0]
+        task.meta.setdefault("warnings", []).append(
+            f"{diff_file}: {len(outside)} changed document(s) of {len({b for b, _ in outside})} queries are not among "
+            f"the query's candidates (e.g. '{doc}' of '{base}'); they rank after every candidate in both runs and "
+            f"move p-MRR toward 0, as in mteb."
+        )
 
 
 def expand_candidates(candidates: dict[str, list[str]], queries: dict[str, Query]) -> dict[str, list[str]]:
@@ -144,14 +211,20 @@ def _exported_meta(root: Path) -> dict:
     if not path.is_file():
         return {}
     meta = read_json(path)
-    return meta if isinstance(meta, dict) else {}
+    if not isinstance(meta, dict):
+        raise IfirError(f"{path}: expected a JSON object, got {type(meta).__name__}.")
+    for key, kind in (("source", str), ("revision", str), ("name", str), ("measures", list)):
+        if key in ("source", "revision") and key not in meta:
+            raise IfirError(f"{path}: missing field '{key}' (written by `ifir-bench data export`); re-export the task or delete this file.")
+        if key in meta and not isinstance(meta[key], kind):
+            raise IfirError(f"{path}: field '{key}' should be {kind.__name__}, got {type(meta[key]).__name__}.")
+    return meta
 
 
-def load_local(path: str | Path, *, split: str = "test", name: str | None = None) -> Task:
-    """A BEIR or FollowIR directory; the layout is detected from the files present."""
-    root = Path(path)
+def check_layout(root: Path, split: str) -> Path:
+    """The files a local task needs are there (nothing is read); returns the split's qrels file."""
     if not root.is_dir():
-        raise IfirError(f"No such task directory: {root}.")
+        raise IfirError(f"{root}: no such directory.")
     for f in ("corpus.jsonl", "queries.jsonl"):
         if not (root / f).is_file():
             raise IfirError(f"{root} is not a BEIR or FollowIR directory: {f} is missing.")
@@ -159,7 +232,16 @@ def load_local(path: str | Path, *, split: str = "test", name: str | None = None
     if not qrels_path.is_file():
         have = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
         raise IfirError(f"{qrels_path} is missing (splits here: {', '.join(have) or 'none'}); choose one with --split.")
+    if any((root / f).is_file() for f in FOLLOWIR_FILES) and not is_followir_dir(root):
+        missing = next(f for f in FOLLOWIR_FILES if not (root / f).is_file())
+        raise IfirError(f"{root} looks like a FollowIR directory but {missing} is missing (it needs both {' and '.join(FOLLOWIR_FILES)}).")
+    return qrels_path
 
+
+def load_local(path: str | Path, *, split: str = "test", name: str | None = None) -> Task:
+    """A BEIR or FollowIR directory; the layout is detected from the files present."""
+    root = Path(path)
+    qrels_path = check_layout(root, split)
     corpus = read_corpus(root / "corpus.jsonl")
     queries = read_queries(root / "queries.jsonl")
     qrels = read_qrels(qrels_path)
@@ -171,6 +253,11 @@ def load_local(path: str | Path, *, split: str = "test", name: str | None = None
             files.append(instr_path)
             instructions = read_instructions(instr_path)
             queries = {q: Query(q, v.text, instructions.get(q, v.instruction)) for q, v in queries.items()}
+        elif not all(q.instruction.strip() for q in queries.values()):
+            raise IfirError(
+                f"{instr_path} is missing: a FollowIR directory gives each query an instruction there (or in an "
+                f"'instruction' field of queries.jsonl); without them p-MRR has nothing to compare."
+            )
         files += [root / f for f in FOLLOWIR_FILES]
         candidates = expand_candidates(read_id_lists(root / "top_ranked.jsonl", "candidates"), queries)
         changed = read_id_lists(root / "qrel_diff.jsonl", "changed documents")
