@@ -96,6 +96,8 @@ def task_record(task: Task) -> dict:
         "n_queries": len(task.queries),
         "n_documents": len(task.corpus),
     }
+    if task.meta.get("warnings"):
+        record["warnings"] = list(task.meta["warnings"])  # data problems scoring went on despite
     if task.kind == "instruction-reranking":
         record["scored_against"] = {"og": "og qrels (query ids ending -og)", "changed": "changed qrels (-changed)"}
     return record
