@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 
 import click
+from rich.console import Group as Renderables
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
-from harness.console import console, error, say
+from harness.console import console, error, out, say, warning
 from harness.errors import IfirError
 
 
@@ -47,34 +50,120 @@ def _shown_measures(task: dict) -> list[str]:
     return [*task["measures"], task["main_measure"]] if own else list(task["measures"])
 
 
-def results_table(results: list[dict]) -> Table:
-    """One row per (model, task): p-MRR x100 for FollowIR tasks, then each measure (og run vs og
-    qrels for FollowIR, with the changed run's value after a slash)."""
+def results_table(results: list[dict], width: int | None = None):
+    """One row per (model, task): p-MRR x100 for FollowIR tasks, then each measure (for FollowIR the
+    og run vs og qrels, then the changed run vs changed qrels). Nothing is ever cut to fit `width`
+    (default: the terminal's): FollowIR pairs go on two lines if needed, and if the table still does not
+    fit, each result becomes one line. The p-MRR column and FollowIR caption appear only with a FollowIR task."""
+    width = width or out.width
+    for stacked in (False, True):
+        table = _results_table(results, stacked)
+        if Measurement.get(out, out.options.update_width(1 << 16), table).maximum <= width:
+            return table
+    header, rows = _results_rows(results, stacked=False)
+    lines = [f"{row[0]} on {row[1]}: " + "; ".join(f"{h} {c.replace(' / ', '/')}" for h, c in zip(header[2:], row[2:]) if c) for row in rows]
+    if table.caption:
+        lines.append(str(table.caption).replace(" above ", "/"))
+    return Renderables(Text("ifir-bench results", style="bold"), *(Text(line, overflow="fold") for line in lines))
+
+
+def _results_rows(results: list[dict], *, stacked: bool) -> tuple[list[str], list[list[str]]]:
     measures = sorted({m for r in results for m in _shown_measures(r["task"])}, key=lambda m: (m[0] != "n", m))
-    table = Table(title="ifir-bench results", caption="FollowIR: og run vs og qrels / changed run vs changed qrels")
-    for col in ("model", "task", "p-MRR x100", *measures):
-        table.add_column(col, justify="left" if col in ("model", "task") else "right")
+    followir = any(r["task"]["kind"] == "instruction-reranking" for r in results)
+    header = ["model", "task", *(["p-MRR x100"] if followir else []), *measures]
+    rows = []
     for r in results:
         m = r["metrics"]
         if r["task"]["kind"] == "instruction-reranking":
-            cells = [f"{m['og'][k]:.4f} / {m['changed'][k]:.4f}" if k in m["og"] else "" for k in measures]
-            pmrr = f"{100 * m['p-MRR']:+.2f}"
+            sep = "\n" if stacked else " / "
+            cells = [f"{m['og'][k]:.4f}{sep}{m['changed'][k]:.4f}" if k in m["og"] else "" for k in measures]
+            pmrr = [f"{100 * m['p-MRR']:+.2f}"]
         else:
-            cells, pmrr = [f"{m[k]:.4f}" if k in m else "" for k in measures], ""
-        table.add_row(r["model"].get("spec") or r["model"]["name"], r["task"]["name"], pmrr, *cells)
+            cells, pmrr = [f"{m[k]:.4f}" if k in m else "" for k in measures], [""] if followir else []
+        rows.append([r["model"].get("spec") or r["model"]["name"], r["task"]["name"], *pmrr, *cells])
+    return header, rows
+
+
+def _results_table(results: list[dict], stacked: bool) -> Table:
+    header, rows = _results_rows(results, stacked=stacked)
+    followir = "p-MRR x100" in header
+    below = "above" if stacked else "/"
+    caption = f"FollowIR: og run vs og qrels {below} changed run vs changed qrels" if followir else None
+    table = Table(title="ifir-bench results", caption=caption)
+    for i, col in enumerate(header):
+        table.add_column(col, justify="left" if i < 2 else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+def check_device(device: str | None) -> None:
+    """`--device` names devices this machine has: one line here instead of torch's traceback later."""
+    if not device:
+        return
+    import torch
+
+    for name in (d.strip() for d in device.split(",")):
+        kind, _, index = name.partition(":")
+        if kind == "cpu" and not index:
+            continue
+        if kind == "cuda":
+            if not torch.cuda.is_available():
+                why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA device is visible"
+                raise IfirError(f"--device {device}: {why} (torch {torch.__version__}); use --device cpu or leave it out.")
+            count = torch.cuda.device_count()
+            if index and not (index.isdigit() and int(index) < count):
+                raise IfirError(f"--device {device}: no device {name} here ({count} CUDA device(s): cuda:0 to cuda:{count - 1}).")
+        elif kind == "mps" and not index:
+            if not torch.backends.mps.is_available():
+                raise IfirError(f"--device {device}: Apple MPS is not available here; use --device cpu or leave it out.")
+        else:
+            raise IfirError(f"--device {device}: unknown device '{name}' (cpu, cuda, cuda:N, mps, or a comma-separated list).")
+
+
+def evaluate_all(loaded: list, names: list[str], options, *, split: str | None, measures: list[str] | None) -> tuple[list[dict], list[str]]:
+    """Each model on each task, in order. A task or (model, task) that fails with an IfirError is
+    reported in one line and the rest go on; returns (results, labels of the failed runs)."""
+    from harness.paraphrases import paraphrase_summary
+    from harness.runner import run_and_save
+    from harness.tasks import load_task
+
+    results, failed = [], []
+    for name in names:
+        try:
+            with console.status(f"loading task {name}"):
+                task = load_task(name, split=split, measures=measures)
+        except IfirError as e:
+            error(str(e))
+            failed.append(name)
+            continue
+        for message in task.meta.get("warnings", ()):
+            warning(message)
+        for model in loaded:
+            try:
+                path, result, fresh = run_and_save(model, task, options)
+            except IfirError as e:
+                error(f"{model.meta.name} on {task.name}: {e}")
+                failed.append(f"{model.meta.name} on {task.name}")
+                continue
+            note = "" if fresh else " (existing result; --overwrite to recompute)"
+            say(f"{model.meta.name} on {task.name}: {path}{note}")
+            if options.paraphrases and paraphrase_summary(result):
+                say(paraphrase_summary(result))
+            results.append(result)
+    return results, failed
 
 
 @main.command()
 @click.option("--model", "models", multiple=True, required=True, help="Registered name, path, hub id, module:attr, or 'a>>b' pipeline. Repeatable.")
 @click.option("--tasks", required=True, help="Comma-separated: names (sample, followir, scifact, nanobeir, ...), local dirs, hub ids.")
-@click.option("--output", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Folder of result files: OUTPUT/<model>/<revision>/<task>.json.")
 @click.option("--split", default=None, help="Qrels split of local / hub tasks (default: the task's).")
 @click.option("--measures", default=None, help="Comma-separated ir_measures names, replacing the task defaults.")
 @click.option("--template", default=None, help="How query and instruction are joined, e.g. '{instruction} {query}'.")
 @click.option("--query-prompt", default=None, help="Prompt prepended to queries, replacing the model's own ('' for none).")
 @click.option("--doc-prompt", default=None, help="Prompt prepended to documents, replacing the model's own ('' for none).")
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Texts encoded per batch.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:0 or several: cuda:0,cuda:1 (multi-process encoding).")
 @click.option("--top-k", type=int, default=1000, show_default=True, help="Depth of full retrieval.")
 @click.option("--rerank-depth", type=int, default=100, show_default=True, help="Documents each later pipeline stage reranks.")
@@ -85,47 +174,48 @@ def results_table(results: list[dict]) -> Table:
 def run(models, tasks, output, split, measures, template, query_prompt, doc_prompt, batch_size, device, top_k, rerank_depth, cache_dir, no_cache, overwrite, paraphrases):
     """Evaluate models on tasks; one result file per (model, task) under --output."""
     from harness.models import load_model
-    from harness.runner import RunOptions, run_and_save
-    from harness.tasks import expand, load_task
+    from harness.models.registry import check_spec
+    from harness.runner import RunOptions
+    from harness.tasks import check_task, expand
 
     options = RunOptions(
         output=output, top_k=top_k, batch_size=batch_size, device=device, cache_dir=cache_dir,
         use_cache=not no_cache, overwrite=overwrite, command=_command_line(), paraphrases=paraphrases,
     )
     if paraphrases:
-        from harness.paraphrases import load_paraphrases, paraphrase_summary
+        from harness.paraphrases import load_paraphrases
 
         load_paraphrases(paraphrases)  # a bad file fails now, before any model loads
     measure_list = [m.strip() for m in measures.split(",")] if measures else None
     names = expand(tasks)
     if not names:
         raise IfirError("--tasks names no task.")
-    loaded = []
+    # Every name, spec and device is checked before anything is loaded or run.
+    for name in names:
+        check_task(name, split=split)
     for spec in models:
-        with console.status(f"loading model {spec}"):
-            model = load_model(
-                spec, batch_size=batch_size, device=device, rerank_depth=rerank_depth, cache_dir=cache_dir,
-                query_prompt=query_prompt, doc_prompt=doc_prompt,
-            )
-        if template:
-            model.meta.query_template = template
-        loaded.append(model)
-    results = []
+        check_spec(spec)
+    check_device(device)
+    loaded = []
     try:
-        for name in names:
-            with console.status(f"loading task {name}"):
-                task = load_task(name, split=split, measures=measure_list)
-            for model in loaded:
-                path, result, fresh = run_and_save(model, task, options)
-                note = "" if fresh else " (existing result; --overwrite to recompute)"
-                say(f"{model.meta.name} on {task.name}: {path}{note}")
-                if paraphrases and paraphrase_summary(result):
-                    say(paraphrase_summary(result))
-                results.append(result)
+        for spec in models:
+            with console.status(f"loading model {spec}"):
+                model = load_model(
+                    spec, batch_size=batch_size, device=device, rerank_depth=rerank_depth, cache_dir=cache_dir,
+                    query_prompt=query_prompt, doc_prompt=doc_prompt,
+                )
+            if template:
+                model.meta.query_template = template
+            loaded.append(model)
+        results, failed = evaluate_all(loaded, names, options, split=split, measures=measure_list)
     finally:
         for model in loaded:
             getattr(model, "close", lambda: None)()
-    console.print(results_table(results))
+    if results:
+        out.print(results_table(results))
+    if failed:
+        error(f"not run: {'; '.join(failed)} (see above); every other result is saved.")
+        sys.exit(1)
 
 
 @main.command("tasks")
@@ -149,6 +239,33 @@ def list_models():
         say(f"{name:<{width}}  {description(name)}"[:80].rstrip())
 
 
+@main.command("results")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--model", "models", multiple=True, help="Only this model (name, spec or name@revision). Repeatable.")
+@click.option("--task", "tasks", multiple=True, help="Only this task name. Repeatable.")
+def show_results(directory, models, tasks):
+    """Print the table of the result files already under DIRECTORY (nothing is run)."""
+    from harness.results import find_results, load_result
+
+    if not directory.is_dir():
+        raise IfirError(f"{directory}: no such directory.")
+    results = []
+    for path in find_results(directory):
+        try:
+            result = load_result(path)
+        except IfirError as e:
+            warning(f"skipped: {e}")
+            continue
+        model = result["model"]
+        names = {model["name"], model.get("spec"), f"{model['name']}@{model['revision']}"}
+        if (not models or names & set(models)) and (not tasks or result["task"]["name"] in tasks):
+            results.append(result)
+    if not results:
+        what = " matching --model/--task" if models or tasks else ""
+        raise IfirError(f"{directory}: no result files{what} (they are written as <model>/<revision>/<task>.json).")
+    out.print(results_table(results))
+
+
 @main.group()
 def data():
     """Datasets: export any task to a local directory for offline machines."""
@@ -157,7 +274,7 @@ def data():
 @data.command("export")
 @click.argument("task")
 @click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--split", default=None)
+@click.option("--split", default=None, help="Qrels split to export (default: the task's).")
 def export(task, directory, split):
     """Write TASK (name, hub id or directory) to DIRECTORY in the local BEIR / FollowIR layout."""
     from harness.data.export import export_task

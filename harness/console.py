@@ -19,6 +19,9 @@ class LiteralConsole(Console):
 
 
 console = LiteralConsole(stderr=True)
+"""Progress, status lines, warnings and errors."""
+out = LiteralConsole()
+"""What a command produces (tables, listings), on stdout so it can be piped."""
 
 
 def say(message: str) -> None:

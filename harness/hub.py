@@ -27,6 +27,52 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def cli_name() -> str:
+    """The command-line tool the installed huggingface_hub ships: `hf` (1.0 on), `huggingface-cli` before."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        scripts = {e.name for e in distribution("huggingface_hub").entry_points if e.group == "console_scripts"}
+    except PackageNotFoundError:
+        scripts = set()
+    return "hf" if "hf" in scripts or "huggingface-cli" not in scripts else "huggingface-cli"
+
+
+def download_command(repo_id: str, revision: str | None = None, *, repo_type: str = "model") -> str:
+    """The shell command that downloads a hub repo at a revision (a model into a folder DIR)."""
+    parts = [cli_name(), "download", repo_id]
+    if repo_type != "model":
+        parts += ["--repo-type", repo_type]
+    if revision:
+        parts += ["--revision", revision]
+    if repo_type == "model":
+        parts += ["--local-dir", "DIR"]
+    return " ".join(parts)
+
+
+def _cached(repo_id: str, revision: str | None, repo_type: str) -> str | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id, revision=revision, repo_type=repo_type, local_files_only=True)
+    except Exception:
+        return None
+
+
+def _unavailable(repo_id: str, revision: str | None, repo_type: str, advice: str) -> IfirError:
+    why = "the hub is offline (HF_HUB_OFFLINE=1)" if hub_offline() else "the Hugging Face hub cannot be reached"
+    return IfirError(
+        f"{repo_type.capitalize()} '{repo_id}' is not in the local cache and {why}: {advice} "
+        f"Where the hub is reachable, `{download_command(repo_id, revision, repo_type=repo_type)}` downloads it."
+    )
+
+
+def ensure_available(repo_id: str, revision: str | None = None, *, repo_type: str = "model", advice: str) -> None:
+    """Fail at once (before any work) when a hub repo is neither cached nor reachable."""
+    if _cached(repo_id, revision, repo_type) is None and not hub_reachable():
+        raise _unavailable(repo_id, revision, repo_type, advice)
+
+
 def snapshot(repo_id: str, revision: str | None = None, *, repo_type: str = "model", advice: str) -> str:
     """Local folder of a hub repo at a revision: from the local cache, else downloaded.
 
@@ -34,13 +80,11 @@ def snapshot(repo_id: str, revision: str | None = None, *, repo_type: str = "mod
     """
     from huggingface_hub import snapshot_download
 
-    try:
-        return snapshot_download(repo_id, revision=revision, repo_type=repo_type, local_files_only=True)
-    except Exception:
-        pass
+    folder = _cached(repo_id, revision, repo_type)
+    if folder is not None:
+        return folder
     if not hub_reachable():
-        why = "the hub is offline (HF_HUB_OFFLINE=1)" if hub_offline() else "the Hugging Face hub cannot be reached"
-        raise IfirError(f"{repo_type.capitalize()} '{repo_id}' is not in the local cache and {why}: {advice}")
+        raise _unavailable(repo_id, revision, repo_type, advice)
     try:
         return snapshot_download(repo_id, revision=revision, repo_type=repo_type)
     except Exception as e:  # repository not found, gated, bad revision

@@ -48,15 +48,7 @@ class TaskSpec:
     def load(self, folder: str | Path | None = None, *, split: str | None = None, measures: list[str] | None = None) -> Task:
         """Load from `folder` (a local copy in the repo's format) or from the pinned hub snapshot."""
         if folder is None:
-            folder = snapshot(
-                self.path,
-                self.revision,
-                repo_type="dataset",
-                advice=(
-                    f"on a machine with the hub run `ifir-bench data export {self.name} DIR`, copy DIR here "
-                    f"and pass it to --tasks."
-                ),
-            )
+            folder = snapshot(self.path, self.revision, repo_type="dataset", advice=export_advice(self.name))
             revision = revision_of_snapshot(folder)
         else:
             revision = f"local-copy-of:{self.path}@{self.revision or 'main'}"
@@ -252,6 +244,51 @@ def exported_split(root: Path) -> str | None:
     return data.get("split") if isinstance(data, dict) else None
 
 
+def export_advice(name: str) -> str:
+    return f"on a machine with the hub run `ifir-bench data export {name} DIR`, copy DIR here and pass it to --tasks."
+
+
+def _is_hub_id(name: str) -> bool:
+    """`org/name[@revision]`, unless `org` is a local folder (then it was meant as a path)."""
+    org = name.split("/")[0]
+    return name.count("/") == 1 and not name.startswith((".", "/", "~")) and all(name.split("/")) and not Path(org).is_dir()
+
+
+def check_task(name: str, *, split: str | None = None) -> None:
+    """Fail at once, before any work, when `name` cannot be loaded: an unknown name, a missing or
+    incomplete directory, hub data neither cached nor reachable. Cheap: no data file is read."""
+    from harness.data.local import check_layout
+    from harness.hub import ensure_available
+
+    path = Path(name).expanduser()
+    if name == SAMPLE:
+        return
+    if name in REGISTRY:
+        spec = REGISTRY[name]
+        ensure_available(spec.path, spec.revision, repo_type="dataset", advice=export_advice(name))
+    elif path.is_dir():
+        check_layout(path, split or exported_split(path) or "test")
+    elif _is_hub_id(name):
+        repo_id, _, revision = name.partition("@")
+        ensure_available(repo_id, revision or None, repo_type="dataset", advice=export_advice(name))
+    else:
+        raise _not_a_task(name)
+
+
+def _not_a_task(name: str) -> IfirError:
+    """The error for a --tasks item that is no name, directory or hub id."""
+    if Path(name).expanduser().exists():
+        return IfirError(f"{name}: not a directory (a task folder holds corpus.jsonl, queries.jsonl and qrels/).")
+    if name.startswith((".", "/", "~")) or "/" in name or "\\" in name:
+        return IfirError(f"{name}: no such directory.")
+    close = difflib.get_close_matches(name, [SAMPLE, *REGISTRY, *GROUPS], n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return IfirError(
+        f"Unknown task '{name}': not a registered name (see `ifir-bench tasks`), a local directory, "
+        f"or a hub dataset id (org/name).{hint}"
+    )
+
+
 def detect_layout(folder: str) -> str:
     """The layout of a hub repo folder, from its configs (and, for NanoBEIR, its qrels split)."""
     from datasets import get_dataset_split_names
@@ -273,21 +310,14 @@ def load_task(name: str, *, split: str | None = None, measures: list[str] | None
     elif Path(name).expanduser().is_dir():
         root = Path(name).expanduser()
         task = load_local(root, split=split or exported_split(root) or "test")
-    elif name.count("/") == 1 and not name.startswith((".", "/", "~")):
+    elif _is_hub_id(name):
         repo_id, _, revision = name.partition("@")
-        folder = snapshot(repo_id, revision or None, repo_type="dataset", advice=(
-            f"on a machine with the hub run `ifir-bench data export {name} DIR`, copy DIR here and pass it to --tasks."))
+        folder = snapshot(repo_id, revision or None, repo_type="dataset", advice=export_advice(name))
         layout = detect_layout(folder)
         task = LAYOUTS[layout](folder, name=repo_id.split("/")[-1], split=split or "test", measures=None)
         task.source, task.revision = repo_id, revision_of_snapshot(folder)
     else:
-        known = [SAMPLE, *REGISTRY, *GROUPS]
-        close = difflib.get_close_matches(name, known, n=3)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise IfirError(
-            f"Unknown task '{name}': not a registered name (see `ifir-bench tasks`), a local directory, "
-            f"or a hub dataset id (org/name).{hint}"
-        )
+        raise _not_a_task(name)
     if measures:
         task.measures = list(measures)
     return task

@@ -161,6 +161,25 @@ def _is_module_target(spec: str) -> bool:
         return False
 
 
+def check_spec(spec: str) -> None:
+    """Fail at once, before anything is loaded, when a spec (or a pipeline stage) names no model."""
+    for stage in spec.split(">>"):
+        stage = stage.strip()
+        name = stage.partition(":")[0]
+        if not (name in models or _is_module_target(stage) or Path(stage).expanduser().exists() or _looks_like_hub_id(stage)):
+            raise _unknown(stage)
+
+
+def _unknown(spec: str) -> IfirError:
+    name = spec.partition(":")[0]
+    close = difflib.get_close_matches(name, models.names(), n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return IfirError(
+        f"Unknown model '{spec}': not a registered name ({', '.join(models.names())}), a module:attr, "
+        f"an existing path or a hub id (org/name).{hint}"
+    )
+
+
 def load_model(spec: str, **options):
     """Build a model from a spec (see module doc); options (batch_size, device, rerank_depth, ...)
     go to the factory where its signature takes them."""
@@ -178,9 +197,4 @@ def load_model(spec: str, **options):
         return call_with_options(import_target(spec), **options)
     if Path(spec).expanduser().exists() or _looks_like_hub_id(spec):
         return call_with_options(models.get("dense"), spec, **options)
-    close = difflib.get_close_matches(name, models.names(), n=3)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise IfirError(
-        f"Unknown model '{spec}': not a registered name ({', '.join(models.names())}), a module:attr, "
-        f"an existing path or a hub id (org/name).{hint}"
-    )
+    raise _unknown(spec)
