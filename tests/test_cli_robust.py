@@ -298,7 +298,7 @@ def test_results_command_prints_saved_results_without_running(tmp_path, cache, r
     [path] = saved(tmp_path)
     general = path.with_name("scifact-like.json")
     result = json.loads(path.read_text())
-    result["task"] |= {"name": "scifact-like", "kind": "retrieval", "measures": ["nDCG@10"]}
+    result["task"] |= {"name": "scifact-like", "kind": "retrieval", "measures": ["nDCG@10"], "main_measure": "nDCG@10"}
     result["metrics"] = {"nDCG@10": 0.5}
     general.write_text(json.dumps(result))
     (path.parent / "broken.json").write_text("{")

@@ -232,9 +232,8 @@ def check_layout(root: Path, split: str) -> Path:
     if not qrels_path.is_file():
         have = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
         raise IfirError(f"{qrels_path} is missing (splits here: {', '.join(have) or 'none'}); choose one with --split.")
-    if any((root / f).is_file() for f in FOLLOWIR_FILES) and not is_followir_dir(root):
-        missing = next(f for f in FOLLOWIR_FILES if not (root / f).is_file())
-        raise IfirError(f"{root} looks like a FollowIR directory but {missing} is missing (it needs both {' and '.join(FOLLOWIR_FILES)}).")
+    if (root / "qrel_diff.jsonl").is_file() and not (root / "top_ranked.jsonl").is_file():
+        raise IfirError(f"{root} has qrel_diff.jsonl but no top_ranked.jsonl: a FollowIR directory needs both.")
     return qrels_path
 
 
