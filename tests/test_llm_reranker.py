@@ -84,6 +84,31 @@ def mistral_dir(tmp_path_factory, sample):
 
 
 @pytest.fixture(scope="module")
+def mistral_sp_dir(tmp_path_factory, sample):
+    """The same tiny Mistral with a tokenizer in Mistral's own layout: a SentencePiece BPE `tokenizer.model`
+    with byte fallback and no tokenizer.json, loaded as transformers' LlamaTokenizer."""
+    import sentencepiece
+    from transformers import MistralConfig, MistralForCausalLM
+
+    folder = tmp_path_factory.mktemp("models") / "FollowIR-7B"
+    folder.mkdir()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus_texts(sample)), model_prefix=str(folder / "tokenizer"), vocab_size=800, model_type="bpe",
+        byte_fallback=True, normalization_rule_name="identity", unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        user_defined_symbols=["true", "false"], minloglevel=2,
+    )
+    config = {"tokenizer_class": "LlamaTokenizer", "add_bos_token": True, "legacy": True, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    torch.manual_seed(3)
+    config = MistralConfig(
+        vocab_size=800, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=4096, bos_token_id=1, eos_token_id=2, initializer_range=0.2,
+    )
+    MistralForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
 def qwen3_dir(tmp_path_factory, sample):
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
@@ -296,6 +321,23 @@ def test_monot5_cut_keeps_relevant_and_eos(t5_dir):
     assert text.startswith("Query: urban beekeeping impact on bees Documents about rural") and text.endswith(" Relevant:")
     kept = text.split(" Document: ")[1].removesuffix(" Relevant:")
     assert 20 < len(kept) < len(monot5.meta.format_doc(long_doc)) and monot5.meta.format_doc(long_doc).startswith(kept)
+
+
+def test_followir_on_a_mistral_sentencepiece_tokenizer(mistral_sp_dir, sample):
+    """Mistral's tokenizer layout: the card's "<s>" and the tokenizer's BOS, the card's scores, a cut document."""
+    reranker = load_model(f"llm-reranker:{mistral_sp_dir}", batch_size=5)
+    pairs = pairs_of(sample)
+    assert [ids[:3] for ids in reranker.encode(pairs[:2])] == [[1, 1, reranker.tokenizer.convert_tokens_to_ids("▁")]] * 2
+    card, _ = card_causal_probabilities(mistral_sp_dir, [reranker.prompt(q, d) for q, d in pairs], "true", "false")
+    scores = reranker.score(pairs, show_progress=False)
+    assert torch.sigmoid(torch.tensor(scores)).tolist() == pytest.approx(card, abs=1e-5)
+    window = len(reranker.encode([(QUERY, DOC)])[0]) + 25
+    cut = load_model(f"llm-reranker:{mistral_sp_dir},max_length={window}")
+    ids = cut.encode([(QUERY, replace(DOC, text=" ".join([DOC.text] * 20)))])[0]
+    text = cut.tokenizer.decode(ids)
+    assert len(ids) == window and text.startswith("<s><s> [INST] You are an expert Google searcher")
+    assert "\nDocument: Urban hives Honey bee colonies in city parks" in text
+    assert text.endswith('\nRelevant (only output one word, either "true" or "false"): [/INST] ')
 
 
 def test_meta_records_format_template_and_revision(followir, mistral_dir):
