@@ -176,16 +176,20 @@ class LLMReranker:
         from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
         model_id, options = parse_spec(arg)
-        pin = KNOWN.get(model_id, (None, None))[1]
-        located = f"{model_id}@{pin}" if pin and "@" not in model_id and not Path(model_id).expanduser().exists() else model_id
-        folder, name, revision = locate_model(located, kind="LLM reranker", required=("config.json",), option="llm-reranker:FOLDER")
-        self.format = format_for(model_id, folder, options.get("format"))
         if device and "," in device:
             raise IfirError(f"llm-reranker runs on one device; got '{device}'.")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype_name = options.get("dtype") or ("float32" if self.device == "cpu" else "bfloat16")
         if dtype_name not in DTYPES:
             raise IfirError(f"Bad llm-reranker dtype '{dtype_name}': one of {', '.join(DTYPES)}.")
+        max_length = options.get("max_length", "")
+        if max_length and (not max_length.isdigit() or int(max_length) < 1):
+            raise IfirError(f"Bad llm-reranker max_length '{max_length}': a positive whole number of tokens.")
+        pin = KNOWN.get(model_id, (None, None))[1]
+        located = f"{model_id}@{pin}" if pin and "@" not in model_id and not Path(model_id).expanduser().exists() else model_id
+        folder, name, revision = locate_model(located, kind="LLM reranker", required=("config.json",), option="llm-reranker:FOLDER")
+        self.format = format_for(model_id, folder, options.get("format"))
+        self.max_length = int(max_length) if max_length else self.format.max_length
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder)
             auto = AutoModelForSeq2SeqLM if self.format.seq2seq else AutoModelForCausalLM
@@ -199,14 +203,14 @@ class LLMReranker:
             if token not in vocab:
                 raise IfirError(f"The tokenizer of '{model_id}' has no token '{token}', which format '{self.format.name}' reads.")
         self.yes_id, self.no_id = vocab[self.format.yes], vocab[self.format.no]
+        # The two logits are recomputed in float32 from what the model feeds its output layer: bf16 logits
+        # are rounded to 1/16 near 10, which would tie many documents.
+        head = self.model.get_output_embeddings()
+        self._no_yes_rows = head.weight[[self.no_id, self.yes_id]].float()
+        self._no_yes_bias = None if head.bias is None else head.bias[[self.no_id, self.yes_id]].float()
+        self._head_input: list = []
+        head.register_forward_hook(lambda module, args, output: self._head_input.append(args[0][:, -1, :]))
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        if options.get("max_length"):
-            try:
-                self.max_length = int(options["max_length"])
-            except ValueError:
-                raise IfirError(f"Bad llm-reranker max_length '{options['max_length']}': a whole number of tokens.") from None
-        else:
-            self.max_length = self.format.max_length
         self.batch_size = batch_size
         self.timings = {"rerank_s": 0.0, "pairs_scored": 0, "documents_truncated": 0}
         self.meta = ModelMeta(
@@ -267,10 +271,11 @@ class LLMReranker:
         return out, truncated
 
     def _score_batch(self, batch: list[list[int]]) -> list[float]:
-        """logit(yes) - logit(no) at the next token, in float32. Causal models are padded on the left with
-        positions counted from each prompt's first token, so padding changes no score."""
+        """logit(yes) - logit(no) at the next token, in float32 from the output layer's input. Causal models
+        are padded on the left with positions counted from each prompt's first token, so padding changes no score."""
         import torch
 
+        self._head_input.clear()
         width = max(len(ids) for ids in batch)
         pad = [[self.pad_id] * (width - len(ids)) for ids in batch]
         mask = [[0] * (width - len(ids)) + [1] * len(ids) for ids in batch]
@@ -278,15 +283,15 @@ class LLMReranker:
             input_ids = torch.tensor([ids + p for ids, p in zip(batch, pad)], device=self.device)
             attention = torch.tensor([m[::-1] for m in mask], device=self.device)
             start = torch.full((len(batch), 1), self.model.config.decoder_start_token_id, device=self.device)
-            logits = self.model(input_ids=input_ids, attention_mask=attention, decoder_input_ids=start).logits[:, -1, :]
+            self.model(input_ids=input_ids, attention_mask=attention, decoder_input_ids=start)
         else:
             input_ids = torch.tensor([p + ids for ids, p in zip(batch, pad)], device=self.device)
             attention = torch.tensor(mask, device=self.device)
             positions = (attention.cumsum(-1) - 1).clamp(min=0)
-            logits = self.model(
-                input_ids=input_ids, attention_mask=attention, position_ids=positions, logits_to_keep=1
-            ).logits[:, -1, :]
-        pair = logits[:, [self.no_id, self.yes_id]].float()
+            self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions, logits_to_keep=1)
+        pair = self._head_input.pop().float() @ self._no_yes_rows.T
+        if self._no_yes_bias is not None:
+            pair = pair + self._no_yes_bias
         return (pair[:, 1] - pair[:, 0]).tolist()
 
     def score(self, pairs: Sequence[tuple[Query, Document]], *, show_progress: bool = True) -> list[float]:
@@ -294,7 +299,7 @@ class LLMReranker:
         import torch
 
         parts = [self._parts(q, d) for q, d in pairs]
-        unique = list(dict.fromkeys(parts))
+        unique = sorted(dict.fromkeys(parts), key=lambda p: -sum(map(len, p)))  # chunks of similar lengths
         score_of: dict[tuple[str, str, str], float] = {}
         with progress(show_progress) as bar, torch.inference_mode():
             job = bar.add_task(f"{self.format.name}: scoring prompts", total=len(unique))

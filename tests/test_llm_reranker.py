@@ -245,6 +245,19 @@ def test_batching_and_padding_change_no_score(mistral_dir, sample):
     assert many == pytest.approx(one, abs=1e-5)
 
 
+def test_bfloat16_scores_are_not_rounded_to_bfloat16(mistral_dir, sample, followir):
+    """The GPU default's dtype, run on CPU: the two logits come from the output layer's bf16 input in
+    float32, so a score is not rounded to bf16's grid (1/16 near 10, where many documents would tie)."""
+    pairs = pairs_of(sample)
+    bf16 = load_model(f"llm-reranker:{mistral_dir},dtype=bfloat16", batch_size=4)
+    assert bf16.model.dtype == torch.bfloat16 and bf16.meta.extra["precision"] == "bfloat16"
+    scores = bf16.score(pairs, show_progress=False)
+    exact = followir.score(pairs, show_progress=False)
+    assert max(abs(a - b) for a, b in zip(scores, exact)) < 0.05 * (max(exact) - min(exact))
+    on_grid = [s for s in scores if s == torch.tensor(s).to(torch.bfloat16).item()]
+    assert len(on_grid) < len(scores) // 4
+
+
 def test_qwen3_ids_and_scores_follow_the_card(qwen3_dir, sample):
     """The Qwen3-Reranker card's process_inputs (prefix + truncated pair + suffix) and compute_logits."""
     from transformers import AutoTokenizer
@@ -387,6 +400,12 @@ def test_format_and_revision_pins(tmp_path, mistral_dir, monkeypatch):
         load_model(f"llm-reranker:{unnamed},depth=3")
     with pytest.raises(IfirError, match="needs a model"):
         load_model("llm-reranker")
+    with pytest.raises(IfirError, match="Bad llm-reranker max_length '0'"):
+        load_model(f"llm-reranker:{mistral_dir},max_length=0")
+    with pytest.raises(IfirError, match="Bad llm-reranker dtype 'fp8'"):
+        load_model(f"llm-reranker:{mistral_dir},dtype=fp8")
+    with pytest.raises(IfirError, match="runs on one device"):
+        load_model(f"llm-reranker:{mistral_dir}", device="cuda:0,cuda:1")
     asked = []
 
     def offline(repo_id, revision=None, **_):
