@@ -89,7 +89,7 @@ DESCRIPTIONS: dict[str, str] = {
     "dense": "dense:PATH|HUB_ID, sentence-transformers",
     "bm25": "Lucene BM25, bm25:k1=0.9,b=0.4",
     "cross-encoder": "cross-encoder:PATH|HUB_ID, a reranker",
-    "llm-reranker": "llm-reranker:ID, pointwise LLM reranker",
+    "llm-reranker": "llm-reranker:ID, FollowIR-7B, monoT5, Qwen3",
 }
 
 
