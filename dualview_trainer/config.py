@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from harness.errors import IfirError
+from harness.fileio import read_text
 
 SECTIONS = ("model", "training", "synthesis", "mining")
 
@@ -17,7 +18,7 @@ def load_config(name_or_path: str, overrides: dict | None = None) -> dict:
     `file` records where it came from."""
     p = Path(name_or_path).expanduser()
     if p.is_file():
-        text, origin = p.read_text(encoding="utf-8"), str(p)
+        text, origin = read_text(p), str(p)
     else:
         res = resources.files("dualview_trainer").joinpath("configs", f"{name_or_path}.toml")
         if not res.is_file():

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.errors import IfirError, where
+from harness.fileio import read_lines
 from harness.types import Query, Task
 
 DEFAULT = [  # written for this project: generic, task-independent retrieval requests
@@ -41,21 +42,20 @@ def load_paraphrases(spec: str) -> tuple[str, list[str]]:
     if not path.is_file():
         raise IfirError(f"--paraphrases '{spec}' is neither a packaged set ({', '.join(PACKAGED)}) nor a file.")
     texts = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            if path.suffix == ".jsonl":
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise IfirError(f"{where(path, n)}: not valid JSON ({e.msg}).") from None
-                text = next((obj[k] for k in ("paraphrase", "text", "instruction") if isinstance(obj, dict) and k in obj), None)
-                if not isinstance(text, str) or not text.strip():
-                    raise IfirError(f"{where(path, n)}: expected an object with a non-empty 'paraphrase' string.")
-            else:
-                text = line.rstrip("\n\r")
-            texts.append(text.strip())
+    for n, line in read_lines(path):
+        if not line.strip():
+            continue
+        if path.suffix == ".jsonl":
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise IfirError(f"{where(path, n)}: not valid JSON ({e.msg}).") from None
+            text = next((obj[k] for k in ("paraphrase", "text", "instruction") if isinstance(obj, dict) and k in obj), None)
+            if not isinstance(text, str) or not text.strip():
+                raise IfirError(f"{where(path, n)}: expected an object with a non-empty 'paraphrase' string.")
+        else:
+            text = line
+        texts.append(text.strip())
     if not texts:
         raise IfirError(f"{path}: no paraphrases (one a line, or JSON Lines with 'paraphrase').")
     return str(path), texts

@@ -356,3 +356,17 @@ def test_help_fits_80_columns_without_breaking_option_names():
     for path, command in _commands(main, ["ifir-bench"]):
         result = cli(*path.split()[1:], "--help")
         assert result.exit_code == 0 and max(map(len, result.output.splitlines())) <= 80, path
+
+
+def test_non_utf8_paraphrase_file_fails_before_any_model_loads(tmp_path, cache, no_model_loading):
+    path = tmp_path / "paraphrases.txt"
+    path.write_bytes("\ufeffFind documents that {instruction}\nR\u00e9sum\u00e9: {instruction}\n".encode("utf-8").replace(b"\xc3\xa9", b"\xe9", 1))
+    result = run(tmp_path, cache, "sample", extra=["--paraphrases", str(path)])
+    assert (result.exit_code, result.output) == (2, f"error: {path}:2: not valid UTF-8 (byte 0xe9 at column 2); save the file as UTF-8.\n")
+
+
+def test_non_utf8_training_config(tmp_path):
+    path = tmp_path / "cfg.toml"
+    path.write_bytes(b"[model]\nbase = \"minilm\"\n# caf\xe9\n")
+    result = cli("train-dualview", "--source", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(path))
+    assert (result.exit_code, result.output) == (2, f"error: {path}:3: not valid UTF-8 (byte 0xe9 at column 6); save the file as UTF-8.\n")
