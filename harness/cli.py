@@ -190,12 +190,16 @@ def run(models, tasks, output, split, measures, template, query_prompt, doc_prom
     names = expand(tasks)
     if not names:
         raise IfirError("--tasks names no task.")
-    # Every name, spec and device is checked before anything is loaded or run.
+    # Every name, spec, device and measure is checked before anything is loaded or run.
     for name in names:
         check_task(name, split=split)
     for spec in models:
         check_spec(spec)
     check_device(device)
+    if measure_list:
+        from harness.metrics.standard import parse_measures
+
+        parse_measures(measure_list)
     loaded = []
     try:
         for spec in models:

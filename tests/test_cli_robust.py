@@ -370,3 +370,10 @@ def test_non_utf8_training_config(tmp_path):
     path.write_bytes(b"[model]\nbase = \"minilm\"\n# caf\xe9\n")
     result = cli("train-dualview", "--source", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(path))
     assert (result.exit_code, result.output) == (2, f"error: {path}:3: not valid UTF-8 (byte 0xe9 at column 6); save the file as UTF-8.\n")
+
+
+def test_unknown_measure_fails_before_any_model_loads(tmp_path, cache, no_model_loading):
+    result = run(tmp_path, cache, "sample", extra=["--measures", "nDCG@10,nDCG@x"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: Unknown measure 'nDCG@x' (ir_measures names like nDCG@10, AP@1000, R@100, RR@10): ")
+    assert result.output.count("\n") == 1
