@@ -80,7 +80,7 @@ class TransformersLLM:
         else:
             from harness.hub import snapshot
 
-            folder = snapshot(spec, advice="download it where the hub is reachable and pass the folder to --llm.")
+            folder = snapshot(spec, advice="pass a local copy to --llm.")
             self.model_name = spec
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)

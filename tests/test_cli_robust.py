@@ -377,3 +377,14 @@ def test_unknown_measure_fails_before_any_model_loads(tmp_path, cache, no_model_
     assert result.exit_code == 2
     assert result.output.startswith("error: Unknown measure 'nDCG@x' (ir_measures names like nDCG@10, AP@1000, R@100, RR@10): ")
     assert result.output.count("\n") == 1
+
+
+def test_model_folder_or_hub_model_that_cannot_load_fails_before_any_model_loads(tmp_path, cache, no_model_loading, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    result = run(tmp_path, cache, "sample", model="minilm>>cross-encoder:cross-encoder/ms-marco-MiniLM-L6-v2")
+    assert (result.exit_code, result.output) == (2, (
+        "error: Model 'cross-encoder/ms-marco-MiniLM-L6-v2' is not in the local cache and the hub is offline "
+        "(HF_HUB_OFFLINE=1): pass a local copy to --model. Where the hub is reachable, "
+        "`hf download cross-encoder/ms-marco-MiniLM-L6-v2 --local-dir DIR` downloads it.\n"))
+    result = run(tmp_path, cache, "sample", model=str(tmp_path / "runs" / "minilm-dv32"))
+    assert (result.exit_code, result.output) == (2, f"error: {tmp_path / 'runs' / 'minilm-dv32'}: no such directory.\n")

@@ -46,7 +46,7 @@ def locate_model(spec: str, *, kind: str, required: tuple[str, ...], option: str
     folder = snapshot(
         repo_id,
         revision or None,
-        advice=f"download it where the hub is reachable and pass the folder to {option}.",
+        advice=f"pass a local copy to {option}.",
     )
     return folder, repo_id, revision_of_snapshot(folder)
 

@@ -162,11 +162,22 @@ def _is_module_target(spec: str) -> bool:
 
 
 def check_spec(spec: str) -> None:
-    """Fail at once, before anything is loaded, when a spec (or a pipeline stage) names no model."""
+    """Fail at once, before anything is loaded, when a spec (or a pipeline stage) names no model,
+    a folder that is not there, or a hub model that is neither cached nor reachable."""
+    from harness.hub import ensure_available
+
     for stage in spec.split(">>"):
         stage = stage.strip()
-        name = stage.partition(":")[0]
-        if not (name in models or _is_module_target(stage) or Path(stage).expanduser().exists() or _looks_like_hub_id(stage)):
+        name, sep, arg = stage.partition(":")
+        target = arg if name in models and sep else stage
+        if Path(target).expanduser().exists() or (name in models and not sep) or _is_module_target(stage):
+            continue
+        if _looks_like_hub_id(target) and not Path(target.split("/")[0]).expanduser().is_dir():
+            repo_id, _, revision = target.partition("@")
+            ensure_available(repo_id, revision or None, advice="pass a local copy to --model.")
+        elif target.startswith((".", "/", "~")) or "/" in target:
+            raise IfirError(f"{target}: no such directory.")
+        elif name not in models:
             raise _unknown(stage)
 
 
