@@ -388,3 +388,29 @@ def test_model_folder_or_hub_model_that_cannot_load_fails_before_any_model_loads
         "`hf download cross-encoder/ms-marco-MiniLM-L6-v2 --local-dir DIR` downloads it.\n"))
     result = run(tmp_path, cache, "sample", model=str(tmp_path / "runs" / "minilm-dv32"))
     assert (result.exit_code, result.output) == (2, f"error: {tmp_path / 'runs' / 'minilm-dv32'}: no such directory.\n")
+
+
+def test_general_only_run_in_a_terminal_of_80_columns(tmp_path, cache):
+    """A real subprocess at COLUMNS=80 on a BEIR copy of the sample: no p-MRR column, no FollowIR
+    caption, the result path whole on its line."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    beir = copy_sample(tmp_path / "a-rather-long-general-task-name")
+    for name in ("top_ranked.jsonl", "qrel_diff.jsonl", "instructions.jsonl"):
+        (beir / name).unlink()
+    env = {**os.environ, "COLUMNS": "80", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--model", "minilm", "--tasks", str(beir),
+         "--output", str(tmp_path / "out"), "--cache-dir", str(cache)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    [path] = saved(tmp_path, beir.name)
+    assert f"sentence-transformers/all-MiniLM-L6-v2 on {beir.name}: {path}\n" in done.stderr
+    assert "p-MRR" not in done.stdout and "FollowIR" not in done.stdout
+    rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
+    assert len(rows) == 1 and rows[0].startswith(f"│ minilm │ {beir.name} │")
+    assert max(map(len, done.stdout.splitlines())) <= 80
