@@ -61,11 +61,11 @@ def test_qrels_header_is_recognised_by_its_text(tmp_path, header):
 
 def test_trec_qrels_by_whitespace_and_whole_number_grades(tmp_path):
     path = tmp_path / "q.trec"
-    path.write_text("301 0 FBIS3-10082 1\n301 0 FBIS3-10169 0\n302 Q0 LA010189-0001 -1\n303 0 d9 2.0\n")
+    path.write_text("301 0 FBIS3-10082 1\n301 0 FBIS3-10169 0 \n302 Q0 LA010189-0001 -1\n303 0 d9 2.0\t\n")
     assert read_qrels(path) == {"301": {"FBIS3-10082": 1, "FBIS3-10169": 0}, "302": {"LA010189-0001": -1}, "303": {"d9": 2}}
 
 
-@pytest.mark.parametrize("grade", ["0.5", "2.7", "nan", "yes", "inf", "-inf", ""])
+@pytest.mark.parametrize("grade", ["0.5", "2.7", "nan", "yes", "inf", "-inf", "1e400"])
 @pytest.mark.parametrize("first", [True, False])
 def test_qrels_grade_that_is_not_a_whole_number_is_an_error(tmp_path, grade, first):
     """Never dropped as a 'header', never rounded, never an OverflowError."""
@@ -76,6 +76,14 @@ def test_qrels_grade_that_is_not_a_whole_number_is_an_error(tmp_path, grade, fir
     with pytest.raises(IfirError) as e:
         read_qrels(path)
     assert str(e.value) == f"{path}:{line}: relevance grade '{grade}' is not a whole number (grades are 0, 1, 2, ...)."
+
+
+def test_qrels_row_without_a_grade(tmp_path):
+    path = tmp_path / "q.tsv"
+    path.write_text("q1\td1\t1\nq2\td2\t\n")
+    with pytest.raises(IfirError) as e:
+        read_qrels(path)
+    assert str(e.value) == f"{path}:2: expected 3 tab-separated columns (query-id, corpus-id, score), got 2."
 
 
 def test_train_split_is_separate(shared_data):

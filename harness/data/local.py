@@ -96,7 +96,8 @@ def read_qrels(path: Path) -> Qrels:
     qrels: Qrels = {}
     seen_row = False
     for n, line in read_lines(path):
-        if not line.strip():
+        line = line.strip()  # a trailing tab or space adds no column
+        if not line:
             continue
         cols = [c.strip() for c in (line.split("\t") if "\t" in line else line.split())]
         if not seen_row:
