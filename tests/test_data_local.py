@@ -163,3 +163,16 @@ def test_export_round_trip(tmp_path):
     assert again.corpus == task.corpus and again.queries == task.queries and again.qrels == task.qrels
     assert again.candidates == task.candidates and again.changed_docs == task.changed_docs
     assert again.meta["exported_from"].endswith(task.revision)
+
+
+def test_instruction_field_type_and_empty_candidate_list(tmp_path):
+    d = _copy_sample(tmp_path)
+    queries = (d / "queries.jsonl").read_text().splitlines()
+    (d / "queries.jsonl").write_text("\n".join([queries[0][:-1] + ', "instruction": 5}'] + queries[1:]) + "\n")
+    with pytest.raises(IfirError, match=r"queries\.jsonl:1: field 'instruction' should be str, got int\.$"):
+        load_local(d)
+    (d / "queries.jsonl").write_text("\n".join(queries) + "\n")
+    top = (d / "top_ranked.jsonl").read_text().splitlines()
+    (d / "top_ranked.jsonl").write_text("\n".join(['{"query-id": "q01-og", "corpus-ids": []}'] + top[1:]) + "\n")
+    with pytest.raises(IfirError, match=r"top_ranked\.jsonl: no candidates for query 'q01-og' \(1 queries lack them\)\.$"):
+        load_local(d)

@@ -58,7 +58,10 @@ def read_queries(path: Path) -> dict[str, Query]:
             raise IfirError(f"{where(path, n)}: duplicate query id '{qid}'.")
         if not text.strip():
             raise IfirError(f"{where(path, n)}: query '{qid}' has empty text.")
-        queries[qid] = Query(qid, text, obj.get("instruction") or "")
+        instruction = obj.get("instruction") or ""
+        if not isinstance(instruction, str):
+            raise IfirError(f"{where(path, n)}: field 'instruction' should be str, got {type(instruction).__name__}.")
+        queries[qid] = Query(qid, text, instruction)
     if not queries:
         raise IfirError(f"{path}: no queries.")
     return queries
@@ -150,7 +153,7 @@ def check_references(task: Task, origin: Path) -> None:
             if unknown:
                 raise IfirError(f"{origin / name}: query '{qid}' names {len(unknown)} document(s) not in the corpus, e.g. '{unknown[0]}'.")
     if task.candidates is not None:
-        missing = [q for q in queries if q not in task.candidates]
+        missing = [q for q in queries if not task.candidates.get(q)]
         if missing:
             raise IfirError(f"{origin / 'top_ranked.jsonl'}: no candidates for query '{missing[0]}' ({len(missing)} queries lack them).")
     if task.changed_docs is not None:
