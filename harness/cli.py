@@ -62,9 +62,12 @@ def results_table(results: list[dict], width: int | None = None):
             return table
     header, rows = _results_rows(results, stacked=False)
     lines = [f"{row[0]} on {row[1]}: " + "; ".join(f"{h} {c.replace(' / ', '/')}" for h, c in zip(header[2:], row[2:]) if c) for row in rows]
-    if table.caption:
-        lines.append(str(table.caption).replace(" above ", "/"))
+    if "p-MRR x100" in header:
+        lines.append(_FOLLOWIR_CAPTION.format("/"))
     return Renderables(Text("ifir-bench results", style="bold"), *(Text(line, overflow="fold") for line in lines))
+
+
+_FOLLOWIR_CAPTION = "FollowIR: og run vs og qrels{}changed run vs changed qrels"
 
 
 def _results_rows(results: list[dict], *, stacked: bool) -> tuple[list[str], list[list[str]]]:
@@ -86,9 +89,7 @@ def _results_rows(results: list[dict], *, stacked: bool) -> tuple[list[str], lis
 
 def _results_table(results: list[dict], stacked: bool) -> Table:
     header, rows = _results_rows(results, stacked=stacked)
-    followir = "p-MRR x100" in header
-    below = "above" if stacked else "/"
-    caption = f"FollowIR: og run vs og qrels {below} changed run vs changed qrels" if followir else None
+    caption = _FOLLOWIR_CAPTION.format(" above " if stacked else " / ") if "p-MRR x100" in header else None
     table = Table(title="ifir-bench results", caption=caption)
     for i, col in enumerate(header):
         table.add_column(col, justify="left" if i < 2 else "right", no_wrap=True)
