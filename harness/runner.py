@@ -19,7 +19,10 @@ from harness.search import DenseSearch
 from harness.types import CHANGED, OG, Run, Task, base_query_id
 
 
-def as_searcher(model, *, cache_dir: Path | None = None, batch_size: int = 32, show_progress: bool = True, use_cache: bool = True):
+def as_searcher(
+    model, *, cache_dir: Path | None = None, batch_size: int = 32, show_progress: bool = True, use_cache: bool = True,
+    device: str | None = None,
+):
     """An object with `retrieve` and/or `rerank`: encoders are wrapped in a cached `DenseSearch`."""
     if hasattr(model, "retrieve") or hasattr(model, "rerank"):
         return model
@@ -28,7 +31,7 @@ def as_searcher(model, *, cache_dir: Path | None = None, batch_size: int = 32, s
         if model.meta.query_prompt or model.meta.doc_prompt:  # prompted vectors never mix with others
             key += "#" + hashlib.sha256(f"{model.meta.query_prompt}\0{model.meta.doc_prompt}".encode()).hexdigest()[:12]
         cache = EmbeddingCache(cache_dir or default_cache_dir(), key) if use_cache else None
-        return DenseSearch(model, cache=cache, batch_size=batch_size, show_progress=show_progress)
+        return DenseSearch(model, cache=cache, batch_size=batch_size, device=device, show_progress=show_progress)
     raise IfirError(f"{type(model).__name__} is not a retriever: it needs encode(), retrieve() or rerank() and a meta.")
 
 
@@ -107,7 +110,8 @@ def evaluate(model, task: Task, options: RunOptions | None = None) -> tuple[dict
     """Run and score one (model, task); returns the result record and the run (nothing written)."""
     options = options or RunOptions()
     searcher = as_searcher(
-        model, cache_dir=options.cache_dir, batch_size=options.batch_size, show_progress=options.show_progress, use_cache=options.use_cache
+        model, cache_dir=options.cache_dir, batch_size=options.batch_size, show_progress=options.show_progress, use_cache=options.use_cache,
+        device=options.device,
     )
     if options.paraphrases:
         searcher = keep_texts_in_memory(searcher)

@@ -1,21 +1,108 @@
-"""Exact dense search for any `Encoder`: texts deduplicated, cached, encoded once."""
+"""Exact dense search for any `Encoder`: texts deduplicated, cached, encoded once, searched in chunks."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from harness.cache import EmbeddingCache, text_key
+from harness.cache import EmbeddingCache, MemoryStore, text_key
+from harness.errors import IfirError
+from harness.models.dense import parse_devices
 from harness.models.protocols import Encoder
 from harness.progress import progress
+from harness.ranking import top_k as ranked_top_k
 from harness.types import Document, Run
+
+CHARS_PER_TOKEN = 20
+HARD_CHARS_PER_TOKEN = 2000
+DEFAULT_MAX_TOKENS = 8192
+_WORD = re.compile(r"\S+")
+_PLURAL = {"query": "queries", "document": "documents"}
+
+
+def cut(text: str, max_tokens: int) -> str:
+    """The start of `text` that holds everything a model reading `max_tokens` tokens reads.
+
+    Rule: a text longer than 20 characters per token is cut at 20 x max_tokens characters, or
+    after its (max_tokens + 1)-th word (run of non-space characters) if that ends later, and never
+    after 2,000 x max_tokens characters. Each word gives at least one token in WordPiece, BPE and
+    SentencePiece tokenizers, and the tokens of the words before a cut do not depend on what comes
+    after it, so the first max_tokens tokens (the only ones the model reads: it truncates there)
+    are the same with and without the cut. Hence the cut is not part of a vector's identity. It
+    changes the input only where the first max_tokens words span more than 2,000 characters each
+    on average (whitespace runs or one giant word, which WordPiece reads as a single [UNK] either
+    way) or are made only of characters the tokenizer drops. It keeps a 50 MB document from being
+    tokenized whole: time and memory stay proportional to what the model reads.
+    """
+    limit = CHARS_PER_TOKEN * max_tokens
+    if len(text) <= limit:
+        return text
+    hard = HARD_CHARS_PER_TOKEN * max_tokens
+    for i, word in enumerate(_WORD.finditer(text, 0, hard)):
+        if i == max_tokens:
+            return text[: max(limit, word.end())]
+    return text[:hard]
+
+
+@dataclass
+class Embeddings:
+    """Vectors of a list of texts: text i's vector is `matrix[rows[i]]` (equal texts share a row)."""
+
+    matrix: np.ndarray
+    rows: np.ndarray
+
+    def take(self, index) -> torch.Tensor:
+        """The vectors of the texts at `index` (a slice or positions), copied out of the store."""
+        return torch.from_numpy(np.ascontiguousarray(self.matrix[self.rows[index]]))
+
+
+def top_candidates(
+    q: torch.Tensor, docs: Embeddings, k: int, *, chunk: int, device: torch.device, query_block: int = 256
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per query, (scores, positions) of every document scoring at least its k-th best score.
+
+    The corpus is read `chunk` documents at a time; each chunk's top k is kept together with any
+    document tied with its k-th score, so whatever order the caller then gives to equal scores,
+    merging chunks loses no document that the whole-corpus ranking would put in the top k.
+    """
+    empty = (np.empty(0, np.float32), np.empty(0, np.int64))
+    best = [empty] * len(q)
+    q = q.to(device)
+    for start in range(0, len(docs.rows), chunk):
+        d = docs.take(slice(start, start + chunk)).to(device)
+        kk = min(k, len(d))
+        for qs in range(0, len(q), query_block):
+            scores = q[qs : qs + query_block] @ d.T
+            values, idx = torch.topk(scores, kk, dim=1)
+            kth = values[:, -1:]
+            tied_out = set(((scores >= kth).sum(1) > kk).nonzero().flatten().tolist())
+            values, idx = values.cpu().numpy(), idx.cpu().numpy() + start
+            for r in range(len(values)):
+                v, p = values[r], idx[r]
+                if r in tied_out:
+                    keep = (scores[r] >= kth[r]).nonzero().flatten()
+                    v, p = scores[r][keep].cpu().numpy(), keep.cpu().numpy() + start
+                v, p = np.concatenate((best[qs + r][0], v)), np.concatenate((best[qs + r][1], p))
+                if len(v) > k:
+                    keep = v >= np.partition(v, len(v) - k)[len(v) - k]
+                    v, p = v[keep], p[keep]
+                best[qs + r] = (v, p)
+    return best
 
 
 class DenseSearch:
-    """Adapts an `Encoder` to the `Retriever` and `Reranker` protocols."""
+    """Adapts an `Encoder` to the `Retriever` and `Reranker` protocols.
+
+    Encoding goes batch by batch (the progress bar moves per batch, with an ETA) and is committed
+    to the store every `shard_seconds` or `shard_rows` rows, and on an interrupt: a stopped run
+    keeps all but its last seconds. The encoder is only called for texts not in the store, so a
+    lazily loaded model is never loaded on a fully cached run. Search runs on `device`.
+    """
 
     def __init__(
         self,
@@ -23,63 +110,89 @@ class DenseSearch:
         *,
         cache: EmbeddingCache | None = None,
         batch_size: int = 32,
-        chunk_size: int = 4096,
+        device: str | None = None,
+        shard_seconds: float = 10.0,
+        shard_rows: int = 65536,
+        search_chunk: int = 65536,
         show_progress: bool = True,
     ):
         self.encoder = encoder
         self.meta = encoder.meta
         self.cache = cache
         self.batch_size = batch_size
-        self.chunk_size = chunk_size
+        devices = parse_devices(device)
+        self.device = torch.device(devices[0] if isinstance(devices, list) else devices or "cpu")
+        self.shard_seconds = shard_seconds
+        self.shard_rows = shard_rows
+        self.search_chunk = search_chunk
         self.show_progress = show_progress
         self.timings = {"encode_s": 0.0, "search_s": 0.0, "texts_encoded": 0, "texts_cached": 0}
 
-    def embed(self, texts: Sequence[str], kind: str) -> np.ndarray:
-        """Embeddings for `texts` (row per text); each distinct text is looked up or encoded once."""
+    def embed(self, texts: Sequence[str], kind: str) -> Embeddings:
+        """Vectors of `texts`; each distinct text is read from the store or encoded once."""
         t0 = time.perf_counter()
-        keys = [text_key(kind, t) for t in texts]
-        unique: dict[str, str] = dict(zip(keys, texts))
-        found = self.cache.get_many(list(unique)) if self.cache else {}
-        missing = [k for k in unique if k not in found]
-        self.timings["texts_cached"] += len(unique) - len(missing)
-        if missing:
-            # Longest first, as sentence-transformers orders a batch; chunks make the work resumable.
-            missing.sort(key=lambda k: -len(unique[k]))
-            with progress(self.show_progress) as bar:
-                job = bar.add_task(f"encoding {kind}s", total=len(missing))
-                for start in range(0, len(missing), self.chunk_size):
-                    chunk = missing[start : start + self.chunk_size]
-                    emb = self.encoder.encode(
-                        [unique[k] for k in chunk], kind=kind, batch_size=self.batch_size, show_progress=False
-                    )
-                    emb = np.asarray(emb, dtype=np.float32)
-                    if self.cache:
-                        self.cache.put_many(chunk, emb)
-                    found.update(zip(chunk, emb))
-                    bar.advance(job, len(chunk))
-            self.timings["texts_encoded"] += len(missing)
+        if not texts:
+            return Embeddings(np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64))
+        max_tokens = int(self.meta.extra.get("max_seq_length") or DEFAULT_MAX_TOKENS)
+        texts = [cut(t, max_tokens) for t in texts]
+        keys = np.frombuffer(b"".join(text_key(kind, t) for t in texts), dtype="S16")
+        distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        # A new store's rows go longest text first, as sentence-transformers batches them.
+        order = np.lexsort((distinct, -np.array([len(texts[i]) for i in first])))
+        normalized = self.meta.extra.get("similarity", "cosine") == "cosine"
+        store = self.cache.open(distinct[order], normalized=normalized) if self.cache else MemoryStore(distinct[order], normalized=normalized)
+        try:
+            row_of = np.argsort(store.rows)  # store.rows[row_of[j]] == distinct[j]
+            todo = first[np.argsort(row_of)][store.done :]
+            self.timings["texts_cached"] += store.done
+            if len(todo):
+                self._encode(store, [texts[i] for i in todo], kind)
+                self.timings["texts_encoded"] += len(todo)
+            matrix = store.matrix()
+        finally:
+            store.close()
         self.timings["encode_s"] += time.perf_counter() - t0
-        return np.stack([found[k] for k in keys]) if keys else np.zeros((0, 0), dtype=np.float32)
+        return Embeddings(matrix, row_of[inverse])
 
-    def _prepare(self, emb: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(emb)
-        if self.meta.extra.get("similarity", "cosine") == "cosine":
-            t = torch.nn.functional.normalize(t, dim=-1)
-        return t
+    def _encode(self, store, texts: list[str], kind: str) -> None:
+        devices = getattr(self.encoder, "devices", None)
+        step = self.batch_size * (len(devices) if isinstance(devices, list) else 1)
+        pending: list[np.ndarray] = []
+        last = time.monotonic()
+        with progress(self.show_progress) as bar:
+            job = bar.add_task(f"encoding {_PLURAL.get(kind, kind)}", total=len(texts))
+            try:
+                for start in range(0, len(texts), step):
+                    batch = texts[start : start + step]
+                    emb = np.asarray(
+                        self.encoder.encode(batch, kind=kind, batch_size=self.batch_size, show_progress=False), dtype=np.float32
+                    )
+                    if emb.ndim != 2 or len(emb) != len(batch) or (store.dim and emb.shape[1] != store.dim):
+                        raise IfirError(
+                            f"'{self.meta.name}' returned vectors of shape {emb.shape} for {len(batch)} texts"
+                            f"{f' of dimension {store.dim}' if store.dim else ''}."
+                        )
+                    pending.append(emb)
+                    bar.advance(job, len(batch))
+                    if sum(map(len, pending)) >= self.shard_rows or time.monotonic() - last >= self.shard_seconds:
+                        store.append(np.concatenate(pending))
+                        pending, last = [], time.monotonic()
+            finally:  # an interrupt keeps every finished batch
+                if pending:
+                    store.append(np.concatenate(pending))
 
     def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, str], *, top_k: int) -> Run:
-        doc_ids = list(corpus)
-        d = self._prepare(self.embed([self.meta.format_doc(corpus[i]) for i in doc_ids], "document"))
+        doc_ids = sorted(corpus)
+        docs = self.embed([self.meta.format_doc(corpus[i]) for i in doc_ids], "document")
         qids = list(queries)
-        q = self._prepare(self.embed([queries[i] for i in qids], "query"))
+        q = self.embed([queries[i] for i in qids], "query")
         t0 = time.perf_counter()
         k = min(top_k, len(doc_ids))
-        run: Run = {}
-        for start in range(0, len(qids), 256):
-            scores = q[start : start + 256] @ d.T
-            values, idx = torch.topk(scores, k, dim=1)
-            for row, qid in enumerate(qids[start : start + 256]):
-                run[qid] = {doc_ids[j]: float(v) for j, v in zip(idx[row].tolist(), values[row].tolist())}
+        run: Run = {qid: {} for qid in qids}
+        if k > 0 and qids:
+            found = top_candidates(q.take(slice(None)), docs, k, chunk=self.search_chunk, device=self.device)
+            for qid, (values, positions) in zip(qids, found):
+                run[qid] = ranked_top_k(dict(zip((doc_ids[p] for p in positions.tolist()), values.tolist())), k)
         self.timings["search_s"] += time.perf_counter() - t0
         return run
 
@@ -87,15 +200,15 @@ class DenseSearch:
         self, corpus: Mapping[str, Document], queries: Mapping[str, str], candidates: Mapping[str, Sequence[str]]
     ) -> Run:
         doc_ids = sorted({d for qid in queries for d in candidates[qid]})
-        row = {d: i for i, d in enumerate(doc_ids)}
-        d = self._prepare(self.embed([self.meta.format_doc(corpus[i]) for i in doc_ids], "document"))
+        position = {d: i for i, d in enumerate(doc_ids)}
+        docs = self.embed([self.meta.format_doc(corpus[i]) for i in doc_ids], "document")
         qids = list(queries)
-        q = self._prepare(self.embed([queries[i] for i in qids], "query"))
+        q = self.embed([queries[i] for i in qids], "query").take(slice(None)).to(self.device)
         t0 = time.perf_counter()
         run: Run = {}
         for i, qid in enumerate(qids):
             cand = list(candidates[qid])
-            scores = (d[[row[c] for c in cand]] @ q[i]).tolist()
+            scores = (docs.take([position[c] for c in cand]).to(self.device) @ q[i]).tolist() if cand else []
             run[qid] = dict(zip(cand, scores))
         self.timings["search_s"] += time.perf_counter() - t0
         return run
