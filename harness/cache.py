@@ -68,8 +68,22 @@ class EmbeddingCache:
         return VectorStore(self.dir / fingerprint(keys, normalized=normalized), keys, normalized=normalized)
 
 
+class MemoryCache:
+    """`EmbeddingCache` without a disk (`--no-cache`): stores live in memory as long as this object,
+    so each text is still encoded once per run, whatever number of tasks or paraphrases reuse it."""
+
+    def __init__(self):
+        self._stores: dict[str, MemoryStore] = {}
+
+    def open(self, keys: np.ndarray, *, normalized: bool) -> MemoryStore:
+        key = fingerprint(keys, normalized=normalized)
+        if key not in self._stores:
+            self._stores[key] = MemoryStore(keys, normalized=normalized)
+        return self._stores[key]
+
+
 class MemoryStore:
-    """The same interface without a disk (`--no-cache`): rows live in one array in memory."""
+    """One store's rows in one array in memory."""
 
     def __init__(self, keys: np.ndarray, *, normalized: bool):
         self.rows, self.normalized, self.done, self.dim = keys, normalized, 0, None

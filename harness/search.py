@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from harness.cache import EmbeddingCache, MemoryStore, text_key
+from harness.cache import EmbeddingCache, MemoryCache, text_key
 from harness.errors import IfirError
 from harness.models.dense import parse_devices
 from harness.models.protocols import Encoder
@@ -108,7 +108,7 @@ class DenseSearch:
         self,
         encoder: Encoder,
         *,
-        cache: EmbeddingCache | None = None,
+        cache: EmbeddingCache | MemoryCache | None = None,
         batch_size: int = 32,
         device: str | None = None,
         shard_seconds: float = 10.0,
@@ -118,7 +118,7 @@ class DenseSearch:
     ):
         self.encoder = encoder
         self.meta = encoder.meta
-        self.cache = cache
+        self.cache = cache if cache is not None else MemoryCache()
         self.batch_size = batch_size
         devices = parse_devices(device)
         self.device = torch.device(devices[0] if isinstance(devices, list) else devices or "cpu")
@@ -140,7 +140,7 @@ class DenseSearch:
         # A new store's rows go longest text first, as sentence-transformers batches them.
         order = np.lexsort((distinct, -np.array([len(texts[i]) for i in first])))
         normalized = self.meta.extra.get("similarity", "cosine") == "cosine"
-        store = self.cache.open(distinct[order], normalized=normalized) if self.cache else MemoryStore(distinct[order], normalized=normalized)
+        store = self.cache.open(distinct[order], normalized=normalized)
         try:
             row_of = np.argsort(store.rows)  # store.rows[row_of[j]] == distinct[j]
             todo = first[np.argsort(row_of)][store.done :]
