@@ -63,9 +63,9 @@ def test_cached_vectors_of_one_prompt_never_serve_another(prompted_copy, tmp_pat
     from harness.runner import as_searcher
 
     texts = ["a claim about vitamin D"]
-    first = as_searcher(load_model(str(prompted_copy)), cache_dir=tmp_path, show_progress=False).embed(texts, "query")
+    first = as_searcher(load_model(str(prompted_copy)), cache_dir=tmp_path, show_progress=False).embed(texts, "query").take(slice(None)).numpy()
     override = load_model(str(prompted_copy), query_prompt="")
-    second = as_searcher(override, cache_dir=tmp_path, show_progress=False).embed(texts, "query")
+    second = as_searcher(override, cache_dir=tmp_path, show_progress=False).embed(texts, "query").take(slice(None)).numpy()
     np.testing.assert_allclose(second, override.encode(texts, kind="query", batch_size=1), atol=1e-6)
     assert np.abs(first - second).max() > 1e-3  # a cache hit would give the first vectors back
 
