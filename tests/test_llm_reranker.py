@@ -1,6 +1,7 @@
-"""Pointwise LLM rerankers on tiny randomly initialised local models built here (Mistral, Qwen3, T5),
-with word-level tokenizers built here too: the exact prompt strings are checked against the model cards'
-text typed out below, and the scores against the cards' / mteb's own scoring code run on the same model."""
+"""Pointwise LLM rerankers on tiny randomly initialised local models built here (Mistral, Qwen3, T5), with
+tokenizers built here too (word-level ones, and SentencePiece ones in Mistral's and monoT5's layouts): the
+exact prompt strings are checked against the model cards' text typed out below, and the scores against the
+cards' / mteb's own scoring code run on the same model."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def sample():
     )
 
 
-def word_tokenizer(folder, texts, specials, *, bos=None, eos=None, pad=None, template=None, max_length=None):
+def word_tokenizer(folder, texts, specials, *, bos=None, eos=None, pad=None, template=None):
     """A fast word-level tokenizer over `texts` (every whitespace character its own token), saved in `folder`."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
@@ -55,8 +56,7 @@ def word_tokenizer(folder, texts, specials, *, bos=None, eos=None, pad=None, tem
     tok.add_special_tokens(specials)
     if template:
         tok.post_processor = processors.TemplateProcessing(single=template, special_tokens=[(s, vocab[s]) for s in (bos, eos) if s and s in template])
-    kwargs = {"model_max_length": max_length} if max_length else {}
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=eos, pad_token=pad, unk_token=specials[-1], **kwargs)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=eos, pad_token=pad, unk_token=specials[-1])
     fast.save_pretrained(folder)
     return vocab
 
