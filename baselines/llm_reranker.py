@@ -171,6 +171,13 @@ class LLMReranker:
     """A `Reranker` scoring each distinct prompt once, in length-sorted batches; long documents are cut
     at the end (in tokens) so the prompt around them stays whole."""
 
+    @staticmethod
+    def hub_spec(arg: str) -> str:
+        """The folder or `org/name@revision` that `arg` loads: its options dropped, a known hub id pinned."""
+        model_id = arg.partition(",")[0].strip()
+        pin = KNOWN.get(model_id, (None, None))[1]
+        return f"{model_id}@{pin}" if pin and "@" not in model_id and not Path(model_id).expanduser().exists() else model_id
+
     def __init__(self, arg: str = "", *, batch_size: int = 32, device: str | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
@@ -185,9 +192,7 @@ class LLMReranker:
         max_length = options.get("max_length", "")
         if max_length and (not max_length.isdigit() or int(max_length) < 1):
             raise IfirError(f"Bad llm-reranker max_length '{max_length}': a positive whole number of tokens.")
-        pin = KNOWN.get(model_id, (None, None))[1]
-        located = f"{model_id}@{pin}" if pin and "@" not in model_id and not Path(model_id).expanduser().exists() else model_id
-        folder, name, revision = locate_model(located, kind="LLM reranker", required=("config.json",), option="llm-reranker:FOLDER")
+        folder, name, revision = locate_model(self.hub_spec(arg), kind="LLM reranker", required=("config.json",), option="llm-reranker:FOLDER")
         self.format = format_for(model_id, folder, options.get("format"))
         self.max_length = int(max_length) if max_length else self.format.max_length
         try:

@@ -15,6 +15,7 @@ import torch
 from baselines.llm_reranker import FORMATS, LLMReranker
 from harness.errors import IfirError
 from harness.models import load_model
+from harness.models.registry import check_spec
 from harness.models.locate import path_fingerprint
 from harness.ranking import ranked
 from harness.runner import RunOptions, evaluate
@@ -412,6 +413,9 @@ def test_format_and_revision_pins(tmp_path, mistral_dir, monkeypatch):
         asked.append((repo_id, revision))
         raise IfirError("offline")
 
+    check_spec(f"bm25>>llm-reranker:{mistral_dir},max_length=64,dtype=float32")  # the CLI's check before loading
+    with pytest.raises(IfirError, match="download jhu-clsp/FollowIR-7B --revision 4d25d437e38b510c01852070c0731e8f6e1875d1"):
+        check_spec("bm25>>llm-reranker:jhu-clsp/FollowIR-7B,format=followir")
     monkeypatch.setattr(locate, "snapshot", offline)
     for spec in ("jhu-clsp/FollowIR-7B", "Qwen/Qwen3-Reranker-0.6B@main"):
         with pytest.raises(IfirError, match="offline"):

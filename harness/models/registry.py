@@ -170,6 +170,8 @@ def check_spec(spec: str) -> None:
         stage = stage.strip()
         name, sep, arg = stage.partition(":")
         target = arg if name in models and sep else stage
+        if name in models and sep and hasattr(factory := models.get(name), "hub_spec"):
+            target = factory.hub_spec(arg)  # what the factory loads (e.g. llm-reranker: options dropped, id pinned)
         if Path(target).expanduser().exists() or (name in models and not sep) or _is_module_target(stage):
             continue
         if _looks_like_hub_id(target) and not Path(target.split("/")[0]).expanduser().is_dir():
