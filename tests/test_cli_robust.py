@@ -61,6 +61,19 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
 
+@pytest.fixture(autouse=True)
+def loaded_once(minilm, monkeypatch):
+    """`--model minilm` gets the session's MiniLM instead of loading it again for every command."""
+    import harness.models
+
+    real = harness.models.load_model
+
+    def load(spec, **options):
+        return minilm if spec == "minilm" else real(spec, **options)
+
+    monkeypatch.setattr(harness.models, "load_model", load)
+
+
 def run(tmp_path, cache, *tasks, model="minilm", extra=()):
     return cli("run", "--model", model, "--tasks", ",".join(map(str, tasks)), "--output", str(tmp_path / "out"),
                "--cache-dir", str(cache), *extra)
