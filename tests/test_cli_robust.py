@@ -427,3 +427,26 @@ def test_general_only_run_in_a_terminal_of_80_columns(tmp_path, cache):
     rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
     assert len(rows) == 1 and rows[0].startswith(f"│ minilm │ {beir.name} │")
     assert max(map(len, done.stdout.splitlines())) <= 80
+
+
+def test_a_model_that_fails_on_one_task_leaves_the_others_running(tmp_path, cache, monkeypatch):
+    """A retrieve-only plugin cannot rerank the sample's candidates: that pair is reported, the BEIR
+    task after it still runs and is saved, exit status 1."""
+    plugin = tmp_path / "plugin_retriever.py"
+    plugin.write_text(
+        "from harness.models import ModelMeta\n"
+        "class Retriever:\n"
+        "    meta = ModelMeta(name='first-doc', revision='1', kind='retriever', spec='plugin_retriever:Retriever')\n"
+        "    def retrieve(self, corpus, queries, *, top_k):\n"
+        "        return {q: {d: 1.0 for d in list(corpus)[:top_k]} for q in queries}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    beir = copy_sample(tmp_path / "beir")
+    for name in ("top_ranked.jsonl", "qrel_diff.jsonl", "instructions.jsonl"):
+        (beir / name).unlink()
+    result = run(tmp_path, cache, "sample", beir, model="plugin_retriever:Retriever")
+    lines = result.output.splitlines()
+    assert result.exit_code == 1
+    assert "error: first-doc on sample: 'first-doc' cannot rerank candidates, which task 'sample' requires." in lines
+    assert lines[-1] == "error: not run: first-doc on sample (see above); every other result is saved."
+    assert len(saved(tmp_path, "beir")) == 1 and any(line.startswith("│ plugin_retriever:Retriever │ beir") for line in lines)
