@@ -223,6 +223,7 @@ class LLMReranker:
             revision=revision,
             kind="reranker",
             query_template=self.format.query_template,
+            query_prompt=self.format.template,  # the exact prompt applied, so a result's identity covers it
             spec=f"llm-reranker:{arg}",
             extra={
                 "path": folder,

@@ -358,7 +358,7 @@ def test_meta_records_format_template_and_revision(followir, mistral_dir):
     meta = followir.meta
     assert (meta.kind, meta.name, meta.revision) == ("reranker", "FollowIR-7B", path_fingerprint(mistral_dir))
     assert meta.extra["prompt_format"] == "followir"
-    assert meta.extra["prompt_template"] == FORMATS["followir"].template
+    assert meta.extra["prompt_template"] == meta.query_prompt == FORMATS["followir"].template
     assert meta.extra["tokens"] == {"yes": "true", "no": "false"}
     assert (meta.extra["precision"], meta.extra["max_seq_length"]) == ("float32", 2048)  # on CPU; the window mteb and FollowIR use
     assert "huggingface.co/jhu-clsp/FollowIR-7B" in meta.extra["prompt_source"]
