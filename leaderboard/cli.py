@@ -18,15 +18,16 @@ def leaderboard():
 @click.argument("results", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True, help="Site directory to write.")
 @click.option("--baseline", default=None, help="Model preselected as the baseline of the significance view (name or name@revision).")
-def build(results, out, baseline):
+@click.option("--with-runs", is_flag=True, help="Also publish each result's TREC run, gzipped (left out by default: a SciFact run is about 20 MB).")
+def build(results, out, baseline, with_runs):
     """Build a self-contained static site from every result file under RESULTS."""
     from leaderboard.render import build_site
 
-    report = build_site(results, out, baseline=baseline)
+    report = build_site(results, out, baseline=baseline, with_runs=with_runs)
     for warning in report.warnings:
         warn(warning)
-    console.print(f"wrote {report.out / 'index.html'}: {report.n_models} models, {report.n_results} result files, "
-                  f"{len(report.warnings)} warning(s).", highlight=False)
+    console.print(f"wrote {report.out / 'index.html'}: {report.n_models} rows, {report.n_results} result files, "
+                  f"{report.n_runs} TREC run(s), {len(report.warnings)} warning(s).", highlight=False)
 
 
 @leaderboard.command("publish")

@@ -7,7 +7,7 @@ from html import escape
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
 W, H = 640, 400
-LEFT, RIGHT, TOP, BOTTOM = 70, 170, 20, 50
+LEFT, RIGHT, TOP, BOTTOM = 70, 20, 20, 50
 
 
 def _num(x: float) -> str:
@@ -82,38 +82,45 @@ def _svg(title: str, body: list[str]) -> str:
 
 
 def scatter(points: list[dict], *, title: str, x_label: str, y_label: str, fmt_x=str, fmt_y=str) -> str:
-    """points: {label, x, y, href, tip}; one labelled dot per model."""
+    """points: {n, x, y, href, tip, trained}; one numbered dot per row of the table (the page lists
+    the numbers with their full labels, so no label is cut at the figure's edge). Trained models
+    are drawn as diamonds."""
     axes = _Axes([p["x"] for p in points], [p["y"] for p in points])
     body = axes.frame(x_label, y_label, fmt_x, fmt_y)
     if axes.y0 < 0 < axes.y1:
         y = _num(axes.py(0))
         body.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y}" y2="{y}" class="zero"/>')
-    for n, p in enumerate(points):
-        x, y, color = _num(axes.px(p["x"])), _num(axes.py(p["y"])), PALETTE[n % len(PALETTE)]
-        right = axes.px(p["x"]) > LEFT + 0.5 * (W - LEFT - RIGHT)  # label to the left, inside the figure
+    for p in points:
+        x, y, color = axes.px(p["x"]), axes.py(p["y"]), PALETTE[(p["n"] - 1) % len(PALETTE)]
+        if p.get("trained"):
+            mark = f'<path d="M{x:.1f},{y - 7:.1f} L{x + 7:.1f},{y:.1f} L{x:.1f},{y + 7:.1f} L{x - 7:.1f},{y:.1f} Z" fill="{color}">'
+            end = "</path>"
+        else:
+            mark, end = f'<circle cx="{_num(x)}" cy="{_num(y)}" r="6" fill="{color}">', "</circle>"
+        right = x > LEFT + 0.8 * (W - LEFT - RIGHT)  # number to the left near the right edge
         body.append(
-            f'<a href="{escape(p["href"])}"><circle cx="{x}" cy="{y}" r="6" fill="{color}"><title>{escape(p["tip"])}</title></circle>'
-            f'<text x="{float(x) + (-9 if right else 9):.1f}" y="{float(y) - 7:.1f}" text-anchor="{"end" if right else "start"}" '
-            f'class="point-label">{escape(p["label"])}</text></a>'
+            f'<a href="{escape(p["href"])}">{mark}<title>{escape(p["tip"])}</title>{end}'
+            f'<text x="{x + (-9 if right else 9):.1f}" y="{y - 7:.1f}" text-anchor="{"end" if right else "start"}" '
+            f'class="point-label">{p["n"]}</text></a>'
         )
     return _svg(title, body)
 
 
 def lines(series: list[dict], *, title: str, x_label: str, y_label: str, fmt_x=str, fmt_y=str) -> str:
-    """series: {name, points: [(x, y, tip)]}; one line per series with a legend; log x when x spans >= 10x."""
+    """series: {name, points: [(x, y, tip, sd or None)]}; one line per series (colour PALETTE[n], named
+    in the page's legend), ±sd bars where given; log x when x spans >= 10x."""
     xs = [p[0] for s in series for p in s["points"]]
-    ys = [p[1] for s in series for p in s["points"]]
+    ys = [y for s in series for _, v, _, sd in s["points"] for y in ((v - sd, v + sd) if sd else (v,))]
     axes = _Axes(xs, ys, log_x=min(xs) > 0 and max(xs) / min(xs) >= 10)
     body = axes.frame(x_label + (" (log scale)" if axes.log_x else ""), y_label, fmt_x, fmt_y)
     for n, s in enumerate(series):
         color = PALETTE[n % len(PALETTE)]
-        coords = [(_num(axes.px(x)), _num(axes.py(y)), tip) for x, y, tip in s["points"]]
+        coords = [(_num(axes.px(x)), _num(axes.py(y)), tip, sd, y) for x, y, tip, sd in s["points"]]
         if len(coords) > 1:
-            path = " ".join(f"{x},{y}" for x, y, _ in coords)
+            path = " ".join(f"{x},{y}" for x, y, *_ in coords)
             body.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
-        for x, y, tip in coords:
+        for x, y, tip, sd, v in coords:
+            if sd:
+                body.append(f'<line x1="{x}" x2="{x}" y1="{_num(axes.py(v - sd))}" y2="{_num(axes.py(v + sd))}" stroke="{color}" stroke-width="1.5"/>')
             body.append(f'<circle cx="{x}" cy="{y}" r="4.5" fill="{color}"><title>{escape(tip)}</title></circle>')
-        ly = TOP + 14 + 20 * n
-        body.append(f'<line x1="{W - RIGHT + 12}" x2="{W - RIGHT + 32}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="3"/>')
-        body.append(f'<text x="{W - RIGHT + 38}" y="{ly}" dominant-baseline="middle" class="legend">{escape(s["name"])}</text>')
     return _svg(title, body)

@@ -19,14 +19,10 @@
   }
 
   function columnIndex(th) {
-    // Position of the header in the last header row = the cell index in a body row.
-    var row = th.parentElement, index = 0;
-    var headRows = th.closest("thead").rows;
-    if (row !== headRows[headRows.length - 1]) { return Array.prototype.indexOf.call(row.children, th); }
-    // Cells of the first row with rowspan > 1 occupy leading columns of the last row.
-    var leading = Array.prototype.filter.call(headRows[0].children, function (h) { return h.rowSpan > 1; }).length;
-    index = Array.prototype.indexOf.call(row.children, th);
-    return headRows.length > 1 ? leading + index : index;
+    // A header names the body cell it sorts (data-index) when the header has several rows;
+    // otherwise it is its own position in the row.
+    if (th.hasAttribute("data-index")) { return parseInt(th.getAttribute("data-index"), 10); }
+    return Array.prototype.indexOf.call(th.parentElement.children, th);
   }
 
   function sortTable(th) {
@@ -85,7 +81,7 @@
   function wire(prefix, onChange, defaults) {
     var task = document.getElementById(prefix + "-task"), measure = document.getElementById(prefix + "-measure");
     var a = document.getElementById(prefix + "-a"), b = document.getElementById(prefix + "-b");
-    fill(task, taskNames.map(function (t) { return { value: t, label: t }; }), taskNames[0]);
+    fill(task, taskNames.map(function (t) { return { value: t, label: t }; }), DATA.task || taskNames[0]);
     function fillMeasures() { fill(measure, DATA.measures[task.value].map(function (m) { return { value: m.key, label: m.label }; })); }
     fillMeasures();
     fill(a, modelOptions, defaults[0]);
@@ -99,7 +95,7 @@
     onChange(state());
   }
 
-  var baseline = DATA.baseline, other = DATA.models.length > 1 ? (baseline === 0 ? 1 : 0) : 0;
+  var baseline = DATA.baseline, other = DATA.modelA;
 
   /* ---- significance --------------------------------------------------------------------- */
   function showSignificance(s) {
@@ -112,8 +108,8 @@
       var sig = t.p < DATA.alpha;
       var box = el("div", { "class": "sig-box " + (sig ? "sig" : "nosig") });
       box.appendChild(el("div", { "class": "big" }, fmtDiff(t.diff, s.pmrr)));
-      box.appendChild(el("div", {}, s.task + " " + s.label + ": " + DATA.models[s.a].short + " (" + fmtVal(t.meanA, s.pmrr) + ") minus " +
-        DATA.models[s.b].short + " (" + fmtVal(t.meanB, s.pmrr) + ")"));
+      box.appendChild(el("div", {}, s.task + " " + s.label + ": " + (s.a + 1) + ". " + DATA.models[s.a].label + " (" + fmtVal(t.meanA, s.pmrr) + ") minus " +
+        (s.b + 1) + ". " + DATA.models[s.b].label + " (" + fmtVal(t.meanB, s.pmrr) + ")"));
       box.appendChild(el("div", {}, "p = " + fmtP(t.p) + " over " + t.n + " queries: " +
         (sig ? "significant at p < " + DATA.alpha : "not significant at p < " + DATA.alpha + " (could be noise)")));
       out.appendChild(box);
@@ -176,11 +172,25 @@
   }
 
   /* ---- self-test (used by the browser test: index.html#selftest) -------------------------- */
+  // Labels whose text is cut by their box, and pickers or figures reaching past the page's right edge.
+  function clippedElements() {
+    var out = [], width = document.documentElement.clientWidth;
+    document.querySelectorAll(".model-col, .label-col, .legend li, .variant, th, .picker label").forEach(function (e) {
+      if (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflow !== "visible") out.push("cut: " + e.textContent.trim().slice(0, 80));
+    });
+    document.querySelectorAll(".picker select, figure, .sig-box").forEach(function (e) {
+      var r = e.getBoundingClientRect();
+      if (r.right > width + 1) out.push("past the edge: " + (e.id || e.tagName) + " " + Math.round(r.right) + " > " + width);
+    });
+    return out;
+  }
+
+
   if (location.hash === "#selftest") {
     var result = { errors: window.__lbErrors, checks: {} };
     try {
       var table = document.getElementById("main-table");
-      var th = table.querySelector("th[data-sort='num']");
+      var th = table.querySelector("th[data-col]");
       var idx = columnIndex(th);
       th.click();
       var desc = Array.prototype.map.call(table.tBodies[0].rows, function (r) { return cellKey(r, idx, "num"); });
@@ -197,6 +207,7 @@
       result.checks.significanceShown = document.querySelectorAll("#sig-result .sig-box").length;
       result.checks.perQueryRows = document.querySelectorAll("#pq-table tbody tr").length;
       result.checks.plots = document.querySelectorAll("#plots svg").length;
+      result.checks.clipped = clippedElements();
     } catch (e) { result.errors.push(String(e)); }
     var pre = document.getElementById("selftest-result");
     pre.textContent = JSON.stringify(result);
