@@ -27,9 +27,11 @@ FAMILIES = {  # task.family -> shown name, in display order
     "bright": "BRIGHT", "nevir": "NevIR", "beir": "BEIR", "local": "local",
 }
 GENERAL_FAMILIES = ("beir", "local")  # general retrieval: the x axis of the scatter, the "general" mean
-# Parts of a result's identity that describe the task, not the model: left out of a row's setup.
-TASK_SIDE = frozenset({"task", "task_name", "data", "data_fingerprint", "fingerprint", "split", "measures", "paraphrases",
-                       "dataset", "corpus", "qrels", "queries"})
+# Parts of a result's identity that describe the task, not the model: left out of a row's setup
+# (a key part equal to one of TASK_SIDE, or containing one of TASK_SIDE_WORDS).
+TASK_SIDE = frozenset({"data", "measures", "queries", "corpus", "qrels", "dataset"})
+TASK_SIDE_WORDS = ("task", "fingerprint", "split", "paraphrase")
+RUN_SETTINGS = ("top_k", "rerank_depth")  # from a result's `variant`: run options that change the numbers
 # Setup keys that name one trained instance rather than its recipe: left out when seeds are grouped.
 INSTANCE_KEYS = frozenset({"name", "revision", "spec", "path", "seed"})
 
@@ -116,9 +118,18 @@ class Entry:
 
     @property
     def setup(self) -> dict:
-        """The model side of the result's identity, flattened to dotted keys ({} for older files)."""
+        """The model side of the result's identity, flattened to dotted keys ({} for older files).
+        `top_k` is taken from the result's `variant` (set when it is not the default), not from the
+        identity, which records it for full retrieval only: one run's reranking and retrieval
+        tasks stay in one row."""
         identity = self.data.get("identity")
-        return {k: v for k, v in flatten(identity).items() if not TASK_SIDE & set(k.split("."))} if isinstance(identity, dict) else {}
+        if not isinstance(identity, dict):
+            return {}
+        setup = {k: v for k, v in flatten(identity).items() if not _task_side(k) and k != "top_k"}
+        variant = self.data.get("variant")
+        if isinstance(variant, dict):
+            setup.update({k: variant[k] for k in RUN_SETTINGS if k in variant})
+        return setup
 
     @property
     def run_file(self) -> Path:
@@ -138,6 +149,10 @@ class Entry:
             spent = seconds["encode_queries"] + seconds["search"]
             return n / spent if spent > 0 else None
         return None
+
+
+def _task_side(key: str) -> bool:
+    return any(part in TASK_SIDE or any(w in part for w in TASK_SIDE_WORDS) for part in key.split("."))
 
 
 def flatten(obj, prefix: str = "") -> dict:
@@ -472,6 +487,8 @@ def _anonymous(value, instance: Instance):
     so seeds of one recipe compare equal."""
     if isinstance(value, list):
         return [_anonymous(v, instance) for v in value]
+    if isinstance(value, dict):
+        return {k: _anonymous(v, instance) for k, v in value.items() if k not in INSTANCE_KEYS}
     if isinstance(value, str) and instance.name:
         return value.replace(instance.name, "<model>").replace(instance.revision, "<revision>") if instance.revision else value.replace(instance.name, "<model>")
     return value
@@ -500,7 +517,7 @@ def group_rows(instances: list[Instance]) -> list[Row]:
         differing = [k for k in keys if len({_show(s.get(k)) for s in all_settings.values()}) > 1]
         for sub, members in subs.items():
             s = all_settings[sub]
-            variant = ", ".join(f"{k.removeprefix('model.')}={_show(s[k]) if k in s else '(unset)'}" for k in differing)
+            variant = ", ".join(f"{k.removeprefix('model.')}={_show(s[k])}" for k in differing if k in s)
             members.sort(key=lambda i: (json.dumps(i.seed, default=str), i.key))
             rows.append(Row(members, variant))
     return sorted(rows, key=lambda r: r.sort_key)

@@ -496,12 +496,19 @@ def _column_title(c: Column) -> str:
     return f"{c.task}: {c.measure}"
 
 
+KIND_BACKENDS = {"dense": "torch", "reranker": "torch", "sparse": "lucene"}  # older files, which record no backend
+
+
 def _backend(entry: Entry) -> str:
-    """The inference backend of a result ("torch" when not recorded), with quantization and precision."""
-    extra = entry.data["model"].get("extra") or {}
-    parts = [str(extra.get("backend") or "torch")]
-    parts += [str(extra[k]) for k in ("quantize", "precision") if extra.get(k)]
-    return " ".join(parts)
+    """The inference backend of a result (`provenance.backend`, one per stage of a pipeline; else
+    `model.extra.backend`; else what its model kind runs on), with quantization and precision."""
+    model, recorded = entry.data["model"], entry.data["provenance"].get("backend")
+    extra = model.get("extra") if isinstance(model.get("extra"), dict) else {}
+    if isinstance(recorded, list) and recorded:
+        text = " >> ".join(str(b) for b in recorded)
+    else:
+        text = str(recorded or extra.get("backend") or KIND_BACKENDS.get(str(model.get("kind")), model.get("kind") or "torch"))
+    return " ".join([text] + [str(extra[k]) for k in ("quantize", "precision") if extra.get(k)])
 
 
 def _run_rel(entry) -> str:

@@ -230,13 +230,18 @@ def write_result(root: Path, data: dict, name: str | None = None) -> Path:
     return path
 
 
-def identity_for(model: str, task: str, *, template: str = "{instruction} {query}", query_prompt: str = "") -> dict:
-    """An `identity` as the contract describes it: the model's vector identity and the run's settings
-    beside the task's name, data fingerprint and split."""
-    return {"model": {"name": model, "revision": "r1", "query_prompt": query_prompt, "doc_prompt": "", "max_seq_length": 256,
-                      "backend": "torch", "quantize": None, "precision": "float32"},
-            "task": {"name": task, "fingerprint": "sha256:" + task[:4], "split": "test"},
-            "measures": ["nDCG@10"], "top_k": 1000, "rerank_depth": None, "stages": [model], "template": template, "paraphrases": None}
+def identity_for(model: str, task: str, *, template: str = "{instruction} {query}", query_prompt: str = "", rerank: bool = False) -> dict:
+    """An `identity` as harness.runner records it: the model's vector identity and query template,
+    the task's name, kind, data fingerprint and split, the measures, the tie rule, and the top-k of
+    full retrieval (absent where a task reranks given candidates)."""
+    identity = {"model": {"name": model, "revision": "r1", "query_prompt": query_prompt, "doc_prompt": "", "max_seq_length": 256,
+                          "backend": "torch", "precision": "float32", "query_template": template},
+                "task": {"name": task, "kind": "instruction-reranking" if rerank else "retrieval", "data": "sha256:" + task[:4] + "+0a1b2c",
+                         "split": "test"},
+                "measures": ["nDCG@10"], "tie_rule": "score desc, then doc id"}
+    if not rerank:
+        identity["top_k"] = 1000
+    return identity
 
 
 def card(base: str, *, mix: str, budget: int, seed: int, source: str = "../shared/data/scifact", lr: float = 2e-5) -> dict:
@@ -486,8 +491,14 @@ def hand_results(tmp_path) -> Path:
                                    throughput={"documents_per_s": 200.0, "queries_per_s": 20.0}, n_queries=16))
     # a second template of the same model: its own row, labelled by what differs
     write_result(root, hand_result("minilm", "r1", "scifact", {"nDCG@10": {q: v + 0.01 for q, v in base.items()}},
-                                   identity=identity_for("minilm", "scifact", template="query: {query} instruction: {instruction}")),
+                                   identity=identity_for("minilm", "scifact", template="query: {query} instruction: {instruction}"),
+                                   variant={"template": "query: {query} instruction: {instruction}"}),
                  name="scifact.3f9a1c2e7b4d.json")  # a different identity never reuses a file
+    # and a --top-k 100 run: the identity records top_k for full retrieval, the variant names it
+    topk = identity_for("minilm", "scifact")
+    topk["top_k"] = 100
+    write_result(root, hand_result("minilm", "r1", "scifact", {"nDCG@10": {q: v - 0.01 for q, v in base.items()}}, identity=topk,
+                                   variant={"top_k": 100}), name="scifact.5d2e8a1f0c3b.json")
     shifts = {"standard": 0.0, "diversity": 0.01, "dual-view": 0.05}
     for mix, shift in shifts.items():
         for seed in range(3):
@@ -521,7 +532,7 @@ def hand_results(tmp_path) -> Path:
     changed = {f"t{t}-changed": 0.1 + 0.05 * t for t in range(4)}
     write_result(root, hand_result("minilm", "r1", "mfollowir-fas", {"p-MRR": {f"t{t}": 0.02 * t - 0.01 for t in range(4)},
                                                                      "og": {"nDCG@20": og}, "changed": {"nDCG@20": changed}},
-                                   kind="instruction-reranking", family="mfollowir", measures=("nDCG@20",), identity=identity_for("minilm", "mfollowir-fas"),
+                                   kind="instruction-reranking", family="mfollowir", measures=("nDCG@20",), identity=identity_for("minilm", "mfollowir-fas", rerank=True),
                                    n_queries=8))
     return root
 
@@ -556,7 +567,7 @@ def test_seeds_average_into_one_row_with_their_spread(hand_results, tmp_path):
     group = html.split("budget 64, data ../shared/data/scifact")[1].split('<div class="group">')[0]
     # the untrained base shown is the base model's row with the trained models' own template
     base_label = re.search(r'<tr class=" base">\n<td>\(untrained base\)</td>\n<td class="label-col"[^>]*>([^<]*)</td>', group).group(1)
-    assert html_lib.unescape(base_label).endswith('minilm@r1 [template="{instruction} {query}"]')
+    assert html_lib.unescape(base_label).endswith('minilm@r1 [query_template="{instruction} {query}"]')
     for a, b in (("dual-view", "standard"), ("diversity", "standard"), ("dual-view", "diversity"), ("dual-view", "base")):
         assert re.search(rf"<td>\d+\. {a}( \[[^]]*\])? − \d+\. {b}</td>", group), (a, b)
 
@@ -564,9 +575,10 @@ def test_seeds_average_into_one_row_with_their_spread(hand_results, tmp_path):
 def test_identity_variants_are_rows_labelled_by_what_differs(hand_results):
     col = collect(hand_results)
     minilm = [r for r in col.rows if r.name == "minilm" and r.card is None]
-    assert len(minilm) == 2
+    assert len(minilm) == 3
     labels = sorted(r.variant for r in minilm)
-    assert labels == ['template="query: {query} instruction: {instruction}"', 'template="{instruction} {query}"']
+    assert labels == ['query_template="query: {query} instruction: {instruction}"', 'query_template="{instruction} {query}"',
+                      'query_template="{instruction} {query}", top_k=100']
     default = next(r for r in minilm if "{instruction} {query}" in r.variant)
     assert sorted(i for i in default.first.entries) == ["ifir-fiqa", "instructir", "mfollowir-fas", "nevir", "scifact"]  # task side ignored
 
@@ -581,17 +593,17 @@ def test_family_groups_paraphrases_latency_and_per_query_views(hand_results, tmp
     # IFIR: nDCG@20 then its level sub-scores, by hand: levels 1, 2, 3 hold queries 0,3,6 / 1,4,7 / 2,5,8
     headers = re.findall(r'data-col="ifir-fiqa::([^"]+)"', html)
     assert headers == ["nDCG@20", "nDCG@20/level-1", "nDCG@20/level-2", "nDCG@20/level-3"]
-    row_label = 'minilm@r1 [template="{instruction} {query}"]'
+    row_label = 'minilm@r1 [query_template="{instruction} {query}"]'
     levels = [cell_value(html, row_label, f"ifir-fiqa::nDCG@20/level-{n}") for n in (1, 2, 3)]
     assert levels == pytest.approx([(0 + 0.3 + 0.6) / 3, (0.1 + 0.4 + 0.0) / 3, (0.2 + 0.5 + 0.1) / 3])
     # per-query views for the new layouts: InstructIR per base query and per instance, mFollowIR p-MRR and og/changed
     assert [m["key"] for m in data["measures"]["instructir"]] == ["instructir::Robustness@10", "instructir::nDCG@10"]
     assert [m["key"] for m in data["measures"]["nevir"]] == ["nevir::paired-accuracy", "nevir::R@1"]
     assert {m["key"] for m in data["measures"]["mfollowir-fas"]} == {"mfollowir-fas::p-MRR", "mfollowir-fas::og/nDCG@20", "mfollowir-fas::changed/nDCG@20"}
-    i = str([m["label"] for m in data["models"]].index('minilm@r1 [template="{instruction} {query}"]'))
+    i = str([m["label"] for m in data["models"]].index('minilm@r1 [query_template="{instruction} {query}"]'))
     assert len(data["perQuery"]["instructir::nDCG@10"][i]) == 12 and len(data["perQuery"]["mfollowir-fas::p-MRR"][i]) == 4
     # paraphrase robustness: mean / sd / min columns with each paraphrase in the hover text
-    row = main_row(html, 'minilm@r1 [template="{instruction} {query}"]')
+    row = main_row(html, 'minilm@r1 [query_template="{instruction} {query}"]')
     paraphrased = [cell_value(html, row_label, f"instructir::paraphrases/{part}") for part in ("mean", "sd", "min")]
     assert paraphrased == [0.30, 0.036055, 0.26]
     assert "Retrieve documents; {instruction}" in html_lib.unescape(row)
