@@ -276,8 +276,8 @@ class Row:
 
     @property
     def sort_key(self) -> tuple:
-        return (self.base or (self.name, self.first.revision), self.card is not None, mix_rank(self.mix), _budget_key(self.budget),
-                self.name, self.first.revision, self.variant)
+        return (self.base or (self.name, self.first.revision), self.card is not None, str(self.data.get("source", "")), mix_rank(self.mix),
+                _budget_key(self.budget), self.name, self.first.revision, self.variant)
 
 
 @dataclass
@@ -368,9 +368,9 @@ def _check_shape(path: Path, data: dict) -> None:
             raise IfirError(f"{path}: '{part}.{key}' is {json.dumps(value)}, not a name (a non-empty string).")
     if not isinstance(data["model"]["revision"], (str, int)) or isinstance(data["model"]["revision"], bool):
         raise IfirError(f"{path}: 'model.revision' is {json.dumps(data['model']['revision'])}, not a revision string.")
-    for key in ("measures",):
-        if key in data["task"] and not (isinstance(data["task"][key], list) and all(isinstance(m, str) for m in data["task"][key])):
-            raise IfirError(f"{path}: 'task.{key}' is not a list of measure names.")
+    measures = data["task"].get("measures", [])
+    if not (isinstance(measures, list) and all(isinstance(m, str) for m in measures)):
+        raise IfirError(f"{path}: 'task.measures' is not a list of measure names.")
     extra = data["model"].get("extra")
     if extra is not None and not isinstance(extra, dict):
         raise IfirError(f"{path}: 'model.extra' is not an object.")

@@ -226,7 +226,7 @@ class Page:
             return {"v": None, "text": "", "sd": "", "href": None, "title": "", "best": False, "files": ""}
         value = _mean([v for v, _ in found])
         sd = _sd([v for v, _ in found])
-        measure = PMRR if column.measure == PMRR and column.source == "metrics" else column.measure
+        measure = column.measure
         lines = [f"{column.task} {column.label}"]
         if len(found) > 1:
             lines[0] += f": mean of {len(found)} seeds, sd {fmt_sd(sd, measure)[1:]}"
@@ -568,7 +568,6 @@ def render(col: Collection, *, baseline: str | None = None, published_runs: set[
         page=page, table=page.table(), matrices=page.significance_matrices(), comparisons=page.comparisons(),
         plots=page.plots(), provenance=page.provenance(published_runs), warnings=col.warnings, as_of=dates[-1] if dates else "",
         client_json=Markup(dumps(page.client_data())), stats=stats, tasks=col.tasks, with_runs=bool(published_runs),
-        families=FAMILIES,
     )
 
 
