@@ -117,17 +117,27 @@ class Page:
         return self._pq[key]
 
     def _averages(self) -> list[Average]:
-        """Family averages, then the mean p-MRR and the mean general measure over families; only those
-        that average two or more tasks and differ from one already listed."""
+        """Family averages, then the mean p-MRR and the mean general measure over families: each over
+        tasks sharing one main measure (a family with two measures gets one average per measure),
+        listed only when it averages two or more tasks and differs from one already listed."""
         candidates = []
         for family in dict.fromkeys(info.family for info in self.tasks.values()):
-            tasks = tuple(t for t, info in self.tasks.items() if info.family == family)
             name = FAMILIES.get(family, family)
-            candidates.append(Average(f"family:{family}", f"{name} avg", f"{name}: mean of the main score over {', '.join(tasks)}",
-                                      tasks, self._measure_of(tasks)))
+            by_measure = {}
+            for t, info in self.tasks.items():
+                if info.family == family:
+                    by_measure.setdefault(info.main.measure, []).append(t)
+            for measure, tasks in by_measure.items():
+                label = f"{name} avg" + (f" {measure}" if len(by_measure) > 1 else "")
+                candidates.append(Average(f"family:{family}:{measure}", label, f"{name}: mean {measure} over {', '.join(tasks)}",
+                                          tuple(tasks), measure))
         candidates.append(Average("all:pmrr", "mean p-MRR", f"mean p-MRR (x100) over {', '.join(self.pmrr_tasks)}", tuple(self.pmrr_tasks), PMRR))
-        candidates.append(Average("all:general", "mean " + self._measure_of(self.general_tasks), f"mean main measure over general tasks: {', '.join(self.general_tasks)}",
-                                  tuple(self.general_tasks), self._measure_of(self.general_tasks)))
+        general: dict[str, list[str]] = {}
+        for t in self.general_tasks:
+            general.setdefault(self.tasks[t].main.measure, []).append(t)
+        for measure, tasks in general.items():
+            candidates.append(Average(f"all:general:{measure}", f"mean {measure}", f"mean {measure} over general tasks: {', '.join(tasks)}",
+                                      tuple(tasks), measure))
         seen, out = set(), []
         for a in candidates:
             if len(a.tasks) >= 2 and a.tasks not in seen:
@@ -256,11 +266,11 @@ class Page:
         families, body_columns = [], []
         for family in dict.fromkeys(info.family for info in self.tasks.values()):
             infos = [info for info in self.tasks.values() if info.family == family]
-            avg = [a for a in self.averages if a.key == f"family:{family}"]
+            avg = [a for a in self.averages if a.key.startswith(f"family:{family}:")]
             span = sum(len(i.columns) for i in infos) + len(avg)
             families.append({"name": FAMILIES.get(family, family), "family": family, "span": span,
                              "tasks": [{"task": i.name, "record": i.record, "span": len(i.columns), "pmrr": i.pmrr} for i in infos],
-                             "average": avg[0] if avg else None})
+                             "averages": avg})
             for info in infos:
                 body_columns += [("column", c) for c in info.columns]
             body_columns += [("average", a) for a in avg]

@@ -615,6 +615,21 @@ def test_family_groups_paraphrases_latency_and_per_query_views(hand_results, tmp
     assert "cpu (x86_64, 2 cores) · torch" in row
 
 
+def test_family_averages_never_mix_measures(tmp_path):
+    """A family holding a p-MRR task and two nDCG@10 tasks averages the two nDCG@10 tasks only."""
+    root = tmp_path / "results"
+    followir = {"p-MRR": {"t1": 0.1, "t2": -0.3}, "og": {"nDCG@5": {"t1-og": 0.5, "t2-og": 0.4}},
+                "changed": {"nDCG@5": {"t1-changed": 0.3, "t2-changed": 0.6}}}
+    write_result(root, hand_result("m", "r0", "mine-followir", followir, kind="instruction-reranking", family="local", measures=("nDCG@5",)))
+    write_result(root, hand_result("m", "r0", "mine-a", {"nDCG@10": {"q1": 0.2, "q2": 0.4}}, family="local"))
+    write_result(root, hand_result("m", "r0", "mine-b", {"nDCG@10": {"q1": 0.6, "q2": 0.8}}, family="local"))
+    build_site(root, tmp_path / "site")
+    html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    averages = re.findall(r'class="avg-head" title="([^"]*)">([^<]*)</th>', html)
+    assert averages == [("local: mean nDCG@10 over mine-a, mine-b", "local avg nDCG@10")]
+    assert re.search(r'<td class="num avg[^"]*" data-v="0.5" title="mean of 2 of 2 tasks: mine-a, mine-b">0.5000</td>', html)  # (0.3 + 0.7) / 2
+
+
 def test_older_result_files_still_build(tmp_path):
     """No identity, family, throughput or paraphrases: one row per model, FollowIR/local families, blank latency."""
     root = tmp_path / "results"
