@@ -18,8 +18,8 @@ from baselines.lucene import anserini_version, java
 from harness.cache import default_cache_dir
 from harness.errors import IfirError
 from harness.progress import console, progress
-from harness.models.protocols import ModelMeta
-from harness.types import Document, Run
+from harness.models.protocols import ModelMeta, query_texts
+from harness.types import Document, Query, Run
 
 FLAT = "{title}\n{text}"
 FIELD = "contents"  # Anserini's indexed text field
@@ -75,7 +75,8 @@ class BM25:
             self.timings["indexes_built"] += index.built
         return self._indexes[key]
 
-    def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, str], *, top_k: int) -> Run:
+    def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, Query], *, top_k: int) -> Run:
+        queries = query_texts(self.meta, queries)
         index = self.index(corpus)
         t0 = time.perf_counter()
         qids = list(queries)
@@ -103,9 +104,10 @@ class BM25:
         return run
 
     def rerank(
-        self, corpus: Mapping[str, Document], queries: Mapping[str, str], candidates: Mapping[str, Sequence[str]]
+        self, corpus: Mapping[str, Document], queries: Mapping[str, Query], candidates: Mapping[str, Sequence[str]]
     ) -> Run:
         """BM25 scores of each query's candidates; candidates the query does not match score 0, below any match."""
+        queries = query_texts(self.meta, queries)
         index = self.index(corpus)
         t0 = time.perf_counter()
         j = java()

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 
 from harness.errors import IfirError
 from harness.models.locate import locate_model
-from harness.models.protocols import ModelMeta
+from harness.models.protocols import ModelMeta, query_texts
 from harness.progress import progress
-from harness.types import Document, Run
+from harness.types import Document, Query, Run
 
 PROGRESS_CHUNK = 1024  # pairs per progress step; predict() batches within it
 
@@ -39,9 +39,10 @@ class CrossEncoderReranker:
         )
 
     def rerank(
-        self, corpus: Mapping[str, Document], queries: Mapping[str, str], candidates: Mapping[str, Sequence[str]]
+        self, corpus: Mapping[str, Document], queries: Mapping[str, Query], candidates: Mapping[str, Sequence[str]]
     ) -> Run:
         t0 = time.perf_counter()
+        queries = query_texts(self.meta, queries)
         missing = next(((q, d) for q, docs in candidates.items() for d in docs if d not in corpus), None)
         if missing:
             raise IfirError(f"Candidate '{missing[1]}' of query '{missing[0]}' is not in the corpus.")

@@ -122,33 +122,68 @@ def check_device(device: str | None) -> None:
             raise IfirError(f"--device {device}: unknown device '{name}' (cpu, cuda, cuda:N, mps, or a comma-separated list).")
 
 
-def evaluate_all(loaded: list, names: list[str], options, *, split: str | None, measures: list[str] | None) -> tuple[list[dict], list[str]]:
-    """Each model on each task, in order. A task or (model, task) that fails with an IfirError is
-    reported in one line and the rest go on; returns (results, labels of the failed runs)."""
+def _check_template(ctx, param, value):
+    """--template: only {query} and {instruction}, and {query} present."""
+    from harness.models.protocols import template_problem
+
+    problem = template_problem(value) if value is not None else None
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
+def _parse_shard(ctx, param, value):
+    """--shard K/N -> (K, N), 1 <= K <= N."""
+    if value is None:
+        return None
+    k, sep, n = value.partition("/")
+    if not (sep and k.strip().isdigit() and n.strip().isdigit() and 1 <= int(k) <= int(n)):
+        raise click.BadParameter(f"'{value}': use K/N with 1 <= K <= N, e.g. 2/8 (K counts from 1).")
+    return int(k), int(n)
+
+
+def shard_of(grid: list, shard: tuple[int, int] | None) -> list:
+    """Shard K of N of the (model, task) grid: a contiguous block of the model-major grid, so each
+    shard loads few models; the same arguments give every node the same split, without coordination."""
+    if shard is None:
+        return grid
+    k, n = shard
+    return grid[(k - 1) * len(grid) // n : k * len(grid) // n]
+
+
+NOTES = {
+    "reused": " (existing result with the same identity; --overwrite to recompute)",
+    "replaced": " (replaced a result made from other data or model settings)",
+}
+
+
+def evaluate_all(loaded: dict, grid: list[tuple[str, str]], options, *, split: str | None) -> tuple[list[dict], list[str]]:
+    """Each (model spec, task name) pair of `grid`, task by task; `loaded` maps a spec to (model,
+    load seconds). A task or (model, task) that fails with an IfirError is reported in one line and
+    the rest go on; returns (results, labels of the failed runs)."""
     from harness.paraphrases import paraphrase_summary
     from harness.runner import run_and_save
     from harness.tasks import load_task
 
     results, failed = [], []
-    for name in names:
+    for name in dict.fromkeys(n for _, n in grid):
         try:
             with console.status(f"loading task {name}"):
-                task = load_task(name, split=split, measures=measures)
+                task = load_task(name, split=split)
         except IfirError as e:
             error(str(e))
             failed.append(name)
             continue
         for message in task.meta.get("warnings", ()):
             warning(message)
-        for model in loaded:
+        for model, load_s in (loaded[s] for s, n in grid if n == name):
             try:
-                path, result, fresh = run_and_save(model, task, options)
+                path, result, status = run_and_save(model, task, options, load_seconds=load_s)
             except IfirError as e:
                 error(f"{model.meta.name} on {task.name}: {e}")
                 failed.append(f"{model.meta.name} on {task.name}")
                 continue
-            note = "" if fresh else " (existing result; --overwrite to recompute)"
-            say(f"{model.meta.name} on {task.name}: {path}{note}")
+            say(f"{model.meta.name} on {task.name}: {path}{NOTES.get(status, '')}")
             if options.paraphrases and paraphrase_summary(result):
                 say(paraphrase_summary(result))
             results.append(result)
@@ -161,33 +196,44 @@ def evaluate_all(loaded: list, names: list[str], options, *, split: str | None, 
 @click.option("--output", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Folder of result files: OUTPUT/<model>/<revision>/<task>.json.")
 @click.option("--split", default=None, help="Qrels split of local / hub tasks (default: the task's).")
 @click.option("--measures", default=None, help="Comma-separated ir_measures names, replacing the task defaults.")
-@click.option("--template", default=None, help="How query and instruction are joined, e.g. '{instruction} {query}'.")
+@click.option("--template", default=None, callback=_check_template,
+              help="How query and instruction are joined, e.g. '{instruction} {query}' (fields: {query}, {instruction}).")
 @click.option("--query-prompt", default=None, help="Prompt prepended to queries, replacing the model's own ('' for none).")
 @click.option("--doc-prompt", default=None, help="Prompt prepended to documents, replacing the model's own ('' for none).")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Texts encoded per batch.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Texts encoded per batch.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:0 or several: cuda:0,cuda:1 (multi-process encoding).")
-@click.option("--top-k", type=int, default=1000, show_default=True, help="Depth of full retrieval.")
-@click.option("--rerank-depth", type=int, default=100, show_default=True, help="Documents each later pipeline stage reranks.")
+@click.option("--top-k", type=click.IntRange(min=1), default=1000, show_default=True, help="Depth of full retrieval.")
+@click.option("--rerank-depth", type=click.IntRange(min=1), default=100, show_default=True, help="Documents each later pipeline stage reranks.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding and index cache (default $IFIR_BENCH_CACHE or ~/.cache/ifir-bench).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
 @click.option("--overwrite", is_flag=True, help="Recompute results that already exist.")
 @click.option("--paraphrases", default=None, help="Also score each task under N prompt paraphrases: 'default' or a file (one a line, or JSONL).")
-def run(models, tasks, output, split, measures, template, query_prompt, doc_prompt, batch_size, device, top_k, rerank_depth, cache_dir, no_cache, overwrite, paraphrases):
+@click.option("--shard", default=None, callback=_parse_shard, metavar="K/N",
+              help="Run only share K of N of the (model, task) grid (e.g. a Slurm array task); same results folder for all.")
+def run(models, tasks, output, split, measures, template, query_prompt, doc_prompt, batch_size, device, top_k, rerank_depth,
+        cache_dir, no_cache, overwrite, paraphrases, shard):
     """Evaluate models on tasks; one result file per (model, task) under --output."""
+    import time
+
+    from harness.metrics import parse_measures
     from harness.models import load_model
     from harness.models.registry import check_spec
     from harness.runner import RunOptions
     from harness.tasks import check_task, expand
 
+    measure_list = [m.strip() for m in measures.split(",") if m.strip()] if measures else None
+    if measure_list:
+        parse_measures(measure_list)  # a typo fails now, not after encoding
     options = RunOptions(
         output=output, top_k=top_k, batch_size=batch_size, device=device, cache_dir=cache_dir,
         use_cache=not no_cache, overwrite=overwrite, command=_command_line(), paraphrases=paraphrases,
+        template=template, measures=measure_list,
+        model_overrides={k: v for k, v in (("query_prompt", query_prompt), ("doc_prompt", doc_prompt)) if v is not None},
     )
     if paraphrases:
         from harness.paraphrases import load_paraphrases
 
         load_paraphrases(paraphrases)  # a bad file fails now, before any model loads
-    measure_list = [m.strip() for m in measures.split(",")] if measures else None
     names = expand(tasks)
     if not names:
         raise IfirError("--tasks names no task.")
@@ -197,24 +243,23 @@ def run(models, tasks, output, split, measures, template, query_prompt, doc_prom
     for spec in models:
         check_spec(spec)
     check_device(device)
-    if measure_list:
-        from harness.metrics.standard import parse_measures
-
-        parse_measures(measure_list)
-    loaded = []
+    grid = shard_of([(spec, name) for spec in dict.fromkeys(models) for name in dict.fromkeys(names)], shard)
+    if shard:
+        say(f"shard {shard[0]}/{shard[1]}: {len(grid)} of the (model, task) pairs")
+    loaded: dict = {}
+    results, failed = [], []
     try:
-        for spec in models:
+        for spec in dict.fromkeys(s for s, _ in grid):
             with console.status(f"loading model {spec}"):
+                t0 = time.perf_counter()
                 model = load_model(
                     spec, batch_size=batch_size, device=device, rerank_depth=rerank_depth, cache_dir=cache_dir,
                     query_prompt=query_prompt, doc_prompt=doc_prompt,
                 )
-            if template:
-                model.meta.query_template = template
-            loaded.append(model)
-        results, failed = evaluate_all(loaded, names, options, split=split, measures=measure_list)
+                loaded[spec] = model, round(time.perf_counter() - t0, 3)
+        results, failed = evaluate_all(loaded, grid, options, split=split)
     finally:
-        for model in loaded:
+        for model, _ in loaded.values():
             getattr(model, "close", lambda: None)()
     if results:
         out.print(results_table(results))

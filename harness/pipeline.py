@@ -1,26 +1,34 @@
 """Multi-stage retrieval: `stage1>>stage2>>...`; the first retrieves (or, on FollowIR, takes the
-task's candidates), each later stage reranks the previous stage's top `rerank_depth`."""
+task's candidates), each later stage reranks the previous stage's top `rerank_depth`.
+
+Every stage receives the `Query` objects (instruction still separate) and applies its own
+template; the runner wraps the stages with the run's options (cache, batch size, progress)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 from harness.errors import IfirError
-from harness.models.protocols import ModelMeta
+from harness.models.protocols import Encoder, ModelMeta
 from harness.ranking import ranked
-from harness.types import Document, Run
+from harness.types import Document, Query, Run
 
 
 class Pipeline:
-    def __init__(self, stages: list, *, spec: str = "", rerank_depth: int = 100):
+    """`models` are the stages as loaded; `stages` the searchers over them (`as_searcher`, with
+    default options here; the runner rebuilds them with the run's options via `with_options`)."""
+
+    def __init__(self, stages: list, *, spec: str = "", rerank_depth: int = 100, searchers: list | None = None):
         from harness.runner import as_searcher
 
         if len(stages) < 2:
             raise IfirError("A pipeline needs at least two stages, joined by '>>'.")
-        self.stages = [as_searcher(s) for s in stages]
-        for s in self.stages[1:]:
-            if not hasattr(s, "rerank"):
+        for s in stages[1:]:
+            if not (hasattr(s, "rerank") or isinstance(s, Encoder)):
                 raise IfirError(f"Pipeline stage '{s.meta.name}' cannot rerank, so it cannot follow another stage.")
+        self.models = list(stages)
+        self.stages = searchers or [as_searcher(s) for s in stages]
+        self.spec = spec
         self.rerank_depth = rerank_depth
         first = self.stages[0].meta
         self.meta = ModelMeta(
@@ -33,11 +41,15 @@ class Pipeline:
             extra={"rerank_depth": rerank_depth, "stages": [s.meta.to_dict() for s in self.stages]},
         )
 
+    def with_options(self, wrap) -> Pipeline:
+        """The same pipeline with each stage wrapped by `wrap` (the runner's `as_searcher` with its options)."""
+        return Pipeline(self.models, spec=self.spec, rerank_depth=self.rerank_depth, searchers=[wrap(m) for m in self.models])
+
     @property
     def timings(self) -> dict:
         return {f"stage{i + 1}": getattr(s, "timings", {}) for i, s in enumerate(self.stages)}
 
-    def _rerank_from(self, run: Run, corpus: Mapping[str, Document], queries: Mapping[str, str]) -> Run:
+    def _rerank_from(self, run: Run, corpus: Mapping[str, Document], queries: Mapping[str, Query]) -> Run:
         """Each later stage reranks the top `rerank_depth`; the rest keep their order below them."""
         for stage in self.stages[1:]:
             order = {q: ranked(run.get(q, {})) for q in queries}
@@ -45,14 +57,14 @@ class Pipeline:
             run = {q: _above(head.get(q, {}), order[q][self.rerank_depth :]) for q in queries}
         return run
 
-    def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, str], *, top_k: int) -> Run:
+    def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, Query], *, top_k: int) -> Run:
         first = self.stages[0]
         if not hasattr(first, "retrieve"):
             raise IfirError(f"Pipeline stage '{first.meta.name}' cannot retrieve from a corpus; put a retriever first.")
         return self._rerank_from(first.retrieve(corpus, queries, top_k=max(top_k, self.rerank_depth)), corpus, queries)
 
     def rerank(
-        self, corpus: Mapping[str, Document], queries: Mapping[str, str], candidates: Mapping[str, Sequence[str]]
+        self, corpus: Mapping[str, Document], queries: Mapping[str, Query], candidates: Mapping[str, Sequence[str]]
     ) -> Run:
         first = self.stages[0]
         return self._rerank_from(first.rerank(corpus, queries, candidates), corpus, queries)

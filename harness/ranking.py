@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+TIE_RULE = "score desc, doc id asc"
+
 
 def ranked(scores: Mapping[str, float]) -> list[str]:
     """Doc ids of one query's run in rank order (ties broken by doc id)."""

@@ -5,6 +5,7 @@ Everything downstream (tables, the leaderboard) is rebuilt from these files alon
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import shlex
@@ -20,14 +21,31 @@ from harness.fileio import atomic_write_json, atomic_write_text, read_json
 from harness.ranking import ranked
 from harness.types import Run
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 2 adds identity, identity_hash, variant, phase seconds and throughput
 REQUIRED = ("schema_version", "task", "model", "metrics", "per_query", "provenance")
 TRACKED_PACKAGES = ("ifir-bench", "torch", "sentence-transformers", "transformers", "ir-measures", "datasets", "pyserini")
 
 
-def result_path(output: Path, model_name: str, model_revision: str, task_name: str) -> Path:
-    """`<output>/<model>/<revision>/<task>.json`, as mteb lays out its results."""
-    return Path(output) / slug(model_name) / slug(model_revision)[:40] / f"{slug(task_name)}.json"
+def safe_name(name: str, limit: int = 100) -> str:
+    """A name usable as one path component that can never leave its folder: slugged, never `.`,
+    `..` or hidden, and cut (with a hash of the whole) when long."""
+    s = slug(str(name))
+    if s.startswith("."):
+        s = "_" + s
+    if len(s) > limit:
+        s = s[: limit - 9] + "-" + hashlib.sha256(str(name).encode()).hexdigest()[:8]
+    return s
+
+
+def result_path(output: Path, model_name: str, model_revision: str, task_name: str, variant: str | None = None) -> Path:
+    """`<output>/<model>/<revision>/<task>.json`, as mteb lays out its results; a run with
+    non-default settings (another template, measures, split, top-k) adds `@<hash of them>`."""
+    stem = safe_name(task_name) + (f"@{variant[:8]}" if variant else "")
+    path = Path(output) / safe_name(model_name) / safe_name(model_revision, 40) / f"{stem}.json"
+    if not path.resolve().is_relative_to(Path(output).resolve()):  # belt and braces: never outside --output
+        raise IfirError(f"Result path {path} would leave --output {output}.")
+    return path
 
 
 def run_path(result_file: Path) -> Path:
@@ -35,11 +53,12 @@ def run_path(result_file: Path) -> Path:
 
 
 def write_trec_run(path: Path, run: Run, tag: str) -> None:
-    """TREC run format, ranks in the project's order (score desc, doc id)."""
+    """TREC run format, ranks in the project's order (`harness.ranking`); scores with 9 significant
+    digits (exact for float32), so trec_eval re-ranks the file exactly as it was scored."""
     lines = []
     for qid in sorted(run):
         for rank, doc in enumerate(ranked(run[qid]), start=1):
-            lines.append(f"{qid} Q0 {doc} {rank} {run[qid][doc]:.6f} {tag}\n")
+            lines.append(f"{qid} Q0 {doc} {rank} {run[qid][doc]:.9g} {tag}\n")
     atomic_write_text(path, "".join(lines))
 
 
@@ -77,9 +96,11 @@ def git_commit() -> str | None:
 
 
 def device_description(device: str | None) -> str:
+    """The hardware that ran the models: with no --device, sentence-transformers takes CUDA when present."""
     import torch
 
-    if device and device.startswith("cuda") and torch.cuda.is_available():
+    on_cuda = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+    if on_cuda and torch.cuda.is_available():
         return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
@@ -113,8 +134,9 @@ def load_result(path: Path) -> dict:
     data = read_json(path, hint="; the file may be truncated")
     if not isinstance(data, dict):
         raise IfirError(f"{path}: a result file holds a JSON object.")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise IfirError(f"{path}: schema_version {data.get('schema_version')!r}, this ifir-bench reads {SCHEMA_VERSION}.")
+    if data.get("schema_version") not in READABLE_VERSIONS:
+        versions = ", ".join(map(str, READABLE_VERSIONS))
+        raise IfirError(f"{path}: schema_version {data.get('schema_version')!r}, this ifir-bench reads {versions}.")
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise IfirError(f"{path}: missing field(s) {', '.join(missing)}.")

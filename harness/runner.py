@@ -1,10 +1,17 @@
-"""Run a model on a task, score the run, write the result file. The CLI is a shell over this."""
+"""Run a model on a task, score the run, write the result file. The CLI is a shell over this.
+
+Options reach every stage through one `RunOptions`; a result file is reused only when its
+`identity` (everything that changes its numbers) equals the one asked for.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.cache import EmbeddingCache, default_cache_dir
@@ -12,42 +19,111 @@ from harness.errors import IfirError
 from harness.exclusions import exclusion_depth, without_excluded
 from harness.metrics import evaluate_measures, p_mrr
 from harness.metrics.family import family_scores
-from harness.models.protocols import Encoder
-from harness.paraphrases import keep_texts_in_memory, paraphrase_block, same_paraphrases
+from harness.models.protocols import Encoder, ModelMeta, identity_hash
+from harness.paraphrases import keep_texts_in_memory, load_paraphrases, paraphrase_block
+from harness.pipeline import Pipeline
+from harness.ranking import TIE_RULE
 from harness.results import SCHEMA_VERSION, load_result, provenance, result_path, save_result
 from harness.search import DenseSearch
 from harness.types import CHANGED, OG, Run, Task, base_query_id
 
+DEFAULT_TOP_K = 1000
+DEFAULT_RERANK_DEPTH = 100
 
-def as_searcher(
-    model, *, cache_dir: Path | None = None, batch_size: int = 32, show_progress: bool = True, use_cache: bool = True,
-    device: str | None = None,
-):
-    """An object with `retrieve` and/or `rerank`: encoders are wrapped in a cached `DenseSearch`."""
+
+@dataclass
+class RunOptions:
+    """Every option of a run, handed as one object to the runner, its searchers and pipeline stages.
+
+    `template` and `measures` are overrides (None: the model's own template, the task's measures)."""
+
+    output: Path = Path("results")
+    top_k: int = DEFAULT_TOP_K
+    batch_size: int = 32
+    device: str | None = None
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    overwrite: bool = False
+    show_progress: bool = True
+    command: str | None = None
+    template: str | None = None
+    measures: list[str] | None = None
+    paraphrases: str | None = None  # a packaged set name or a file (harness.paraphrases)
+    model_overrides: dict | None = None  # model settings given on the command line (--query-prompt, ...): they name the variant
+
+
+def embedding_cache_key(meta: ModelMeta) -> str:
+    """The embedding cache's folder key: the model name (for people) and a hash of everything
+    that changes a vector (`ModelMeta.vector_identity`), so a prompt or backend change never
+    reads vectors made without it."""
+    return f"{meta.name}@{identity_hash(meta.vector_identity())}"
+
+
+class TimedEncoder:
+    """An `Encoder` that times its own `encode` calls per kind: the result's encode phases."""
+
+    def __init__(self, encoder: Encoder):
+        self.encoder = encoder
+        self.meta = encoder.meta
+        self.seconds = {"document": 0.0, "query": 0.0}
+        self.texts = {"document": 0, "query": 0}
+
+    def encode(self, texts: Sequence[str], *, kind: str, **kwargs):
+        t0 = time.perf_counter()
+        out = self.encoder.encode(texts, kind=kind, **kwargs)
+        self.seconds[kind] += time.perf_counter() - t0
+        self.texts[kind] += len(texts)
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self.encoder, name)
+
+
+def as_searcher(model, options: RunOptions | None = None, **changes):
+    """An object with `retrieve` and/or `rerank`, built with the run's options: encoders are
+    wrapped in a cached `DenseSearch`, and every stage of a pipeline likewise."""
+    options = replace(options or RunOptions(), **changes)
+    if isinstance(model, Pipeline):
+        return model.with_options(lambda stage: as_searcher(stage, options))
     if hasattr(model, "retrieve") or hasattr(model, "rerank"):
         return model
     if isinstance(model, Encoder):
-        key = f"{model.meta.name}@{model.meta.revision}"
-        if model.meta.query_prompt or model.meta.doc_prompt:  # prompted vectors never mix with others
-            key += "#" + hashlib.sha256(f"{model.meta.query_prompt}\0{model.meta.doc_prompt}".encode()).hexdigest()[:12]
-        cache = EmbeddingCache(cache_dir or default_cache_dir(), key) if use_cache else None
-        return DenseSearch(model, cache=cache, batch_size=batch_size, device=device, show_progress=show_progress)
+        root = options.cache_dir or default_cache_dir()
+        cache = EmbeddingCache(root, embedding_cache_key(model.meta)) if options.use_cache else None
+        return DenseSearch(
+            TimedEncoder(model), cache=cache, batch_size=options.batch_size, device=options.device, show_progress=options.show_progress
+        )
     raise IfirError(f"{type(model).__name__} is not a retriever: it needs encode(), retrieve() or rerank() and a meta.")
 
 
-def produce_run(searcher, task: Task, *, top_k: int = 1000) -> Run:
-    """The model's run on the task: full retrieval, or candidate reranking where the task has candidates."""
-    queries = {qid: searcher.meta.format_query(q) for qid, q in task.queries.items()}
+def _call(searcher, method: str, *args, **kwargs) -> Run:
+    """Call `retrieve` / `rerank`; a plugin still written for query strings gets one clear message."""
+    try:
+        return getattr(searcher, method)(*args, **kwargs)
+    except (AttributeError, TypeError) as e:
+        if "Query" not in str(e):
+            raise
+        raise IfirError(
+            f"'{searcher.meta.name}'.{method}() failed on a query ({e}): retrievers and rerankers receive "
+            f"harness.types.Query objects (text and instruction separate); join them with "
+            f"harness.models.protocols.query_texts(self.meta, queries)."
+        ) from e
+
+
+def produce_run(searcher, task: Task, *, top_k: int = DEFAULT_TOP_K) -> Run:
+    """The model's run on the task: full retrieval, or candidate reranking where the task has
+    candidates. Queries go in as `Query` objects; each searcher applies its own template."""
+    queries = task.queries
     if task.candidates is not None:
         if not hasattr(searcher, "rerank"):
             raise IfirError(f"'{searcher.meta.name}' cannot rerank candidates, which task '{task.name}' requires.")
-        run = searcher.rerank(task.corpus, queries, {q: task.candidates[q] for q in queries})
+        run = _call(searcher, "rerank", task.corpus, queries, {q: task.candidates[q] for q in queries})
         return without_excluded(run, task.excluded)
     if not hasattr(searcher, "retrieve"):
         raise IfirError(
             f"'{searcher.meta.name}' only reranks; give it a first stage for '{task.name}', e.g. --model 'bm25>>{searcher.meta.spec}'."
         )
-    run = searcher.retrieve(task.corpus, queries, top_k=top_k + exclusion_depth(task.excluded))
+    run = _call(searcher, "retrieve", task.corpus, queries, top_k=top_k + exclusion_depth(task.excluded))
     return without_excluded(run, task.excluded, top_k)
 
 
@@ -72,18 +148,112 @@ def score(task: Task, run: Run) -> tuple[dict, dict]:
     return {"p-MRR": metrics.pop("p-MRR"), **metrics}, {"p-MRR": per_query.pop("p-MRR"), **per_query}
 
 
-@dataclass
-class RunOptions:
-    output: Path = Path("results")
-    top_k: int = 1000
-    batch_size: int = 32
-    device: str | None = None
-    cache_dir: Path | None = None
-    use_cache: bool = True
-    overwrite: bool = False
-    show_progress: bool = True
-    command: str | None = None
-    paraphrases: str | None = None  # a packaged set name or a file (harness.paraphrases)
+# ---- identity: everything that changes a result's numbers ----------------------------------
+
+
+def _stages(searcher) -> list:
+    return list(searcher.stages) if isinstance(searcher, Pipeline) else [searcher]
+
+
+def model_identity(searcher) -> dict:
+    """Name, revision, prompts, templates, similarity and backend settings of every stage."""
+    if isinstance(searcher, Pipeline):
+        return {"pipeline": [model_identity(s) for s in searcher.stages], "rerank_depth": searcher.rerank_depth}
+    meta = searcher.meta
+    identity = meta.vector_identity() | {"query_template": meta.query_template}
+    if "similarity" in meta.extra:
+        identity["similarity"] = meta.extra["similarity"]
+    return identity
+
+
+def data_fingerprint(task: Task) -> str:
+    """The task's data: its revision (a content hash of the files for local tasks, the pinned
+    commit for hub tasks) plus a hash of the queries, qrels, candidates and changed documents as
+    loaded, so a task narrowed or edited in memory is never taken for the original."""
+    h = hashlib.sha256(task.revision.encode())
+    for part in (
+        sorted((q.id, q.text, q.instruction) for q in task.queries.values()),
+        sorted((q, sorted(d.items())) for q, d in task.qrels.items()),
+        sorted((task.candidates or {}).items()),
+        sorted((task.changed_docs or {}).items()),
+        sorted((task.excluded or {}).items()),
+        len(task.corpus),
+    ):
+        h.update(json.dumps(part, ensure_ascii=False).encode())
+    return f"{task.revision}+{h.hexdigest()[:12]}"
+
+
+def result_identity(searcher, task: Task, options: RunOptions) -> dict:
+    """Everything that changes the numbers of (model, task) under these options (CONTRACTS)."""
+    identity = {
+        "model": model_identity(searcher),
+        "task": {"name": task.name, "kind": task.kind, "data": data_fingerprint(task), "split": task.split},
+        "measures": list(task.measures),
+        "tie_rule": TIE_RULE,
+    }
+    if task.candidates is None:  # full retrieval: the depth changes deep measures
+        identity["top_k"] = options.top_k
+    if options.paraphrases:
+        source, texts = load_paraphrases(options.paraphrases)
+        identity["paraphrases"] = {"source": source, "texts": identity_hash({"texts": texts})}
+    return identity
+
+
+def serves(stored: dict, identity: dict) -> bool:
+    """Whether a stored result answers a request of `identity`: the same identity, or the same one
+    plus paraphrase scores (a superset) when no paraphrases are asked."""
+    have = stored.get("identity")
+    if not isinstance(have, dict):
+        return False
+    if "paraphrases" not in identity:
+        have = {k: v for k, v in have.items() if k != "paraphrases"}
+    return identity_hash(have) == identity_hash(identity)
+
+
+def default_split(task: Task) -> str:
+    from harness.tasks import REGISTRY
+
+    return REGISTRY[task.name].split if task.name in REGISTRY else "test"
+
+
+def settings_variant(searcher, task: Task, options: RunOptions, own_templates: list[str], default_measures: list[str]) -> dict:
+    """The settings that differ from the defaults (model's own template, task's measures and
+    split, default top-k and rerank depth): empty for a default run. Names the result file and
+    labels ablations on the leaderboard."""
+    variant: dict = {}
+    stages = _stages(searcher)
+    templates = [s.meta.query_template for s in stages]
+    if templates != own_templates:
+        variant["template"] = templates[0] if len(set(templates)) == 1 else templates
+    if list(task.measures) != list(default_measures):
+        variant["measures"] = list(task.measures)
+    if task.split != default_split(task):
+        variant["split"] = task.split
+    if task.candidates is None and options.top_k != DEFAULT_TOP_K:
+        variant["top_k"] = options.top_k
+    if isinstance(searcher, Pipeline) and searcher.rerank_depth != DEFAULT_RERANK_DEPTH:
+        variant["rerank_depth"] = searcher.rerank_depth
+    variant.update(options.model_overrides or {})
+    return variant
+
+
+@contextmanager
+def query_template(searcher, template: str | None) -> Iterator[list[str]]:
+    """Apply a `--template` override to every stage for the duration of a run (restored after);
+    yields the stages' own templates."""
+    stages = _stages(searcher)
+    own = [s.meta.query_template for s in stages]
+    if template is not None:
+        for s in stages:
+            s.meta.query_template = template
+    try:
+        yield own
+    finally:
+        for s, t in zip(stages, own):
+            s.meta.query_template = t
+
+
+# ---- the result record ----------------------------------------------------------------------
 
 
 def task_record(task: Task) -> dict:
@@ -106,48 +276,127 @@ def task_record(task: Task) -> dict:
     return record
 
 
-def evaluate(model, task: Task, options: RunOptions | None = None) -> tuple[dict, Run]:
-    """Run and score one (model, task); returns the result record and the run (nothing written)."""
-    options = options or RunOptions()
-    searcher = as_searcher(
-        model, cache_dir=options.cache_dir, batch_size=options.batch_size, show_progress=options.show_progress, use_cache=options.use_cache,
-        device=options.device,
-    )
+def _backend(meta: ModelMeta) -> str:
+    return meta.extra.get("backend") or {"dense": "torch", "reranker": "torch", "sparse": "lucene"}.get(meta.kind, meta.kind)
+
+
+def _numbers(timings: dict) -> dict:
+    return {k: v for k, v in timings.items() if isinstance(v, (int, float))}
+
+
+def work_done(stages: list, before: list[dict]) -> list[dict]:
+    """Each stage's `timings` counters accrued during this run (a model reused across tasks keeps counting)."""
+    return [{k: v - b.get(k, 0) for k, v in _numbers(getattr(s, "timings", {})).items()} for s, b in zip(stages, before)]
+
+
+def phases(searcher, work: list[dict], t_run: float, t_score: float, task: Task, load_seconds: float | None) -> tuple[dict, dict]:
+    """(seconds per phase, throughput) of one run.
+
+    encode_documents: embedding documents (dense) or building the index (BM25); encode_queries:
+    embedding queries; search: the rest of producing the run (cache reads, scoring, top-k,
+    reranking); score: the measures. Throughput counts only work done now (vectors read from the
+    cache are not counted); queries/s covers encoding the queries and searching."""
+    timers = [s.encoder for s in _stages(searcher) if isinstance(getattr(s, "encoder", None), TimedEncoder)]
+    index_s = sum(w.get("index_s", 0.0) for w in work)
+    docs_s = sum(t.seconds["document"] for t in timers) + index_s
+    queries_s = sum(t.seconds["query"] for t in timers)
+    seconds = {"load": load_seconds} if load_seconds is not None else {}
+    if timers or index_s:
+        seconds["encode_documents"] = docs_s
+    if timers:
+        seconds["encode_queries"] = queries_s
+    seconds["search"] = max(t_run - docs_s - queries_s, 0.0)
+    seconds["score"] = t_score
+    throughput = {}
+    n_docs = sum(t.texts["document"] for t in timers) + (len(task.corpus) if any(w.get("indexes_built") for w in work) else 0)
+    if n_docs and docs_s > 0:
+        throughput["documents_per_s"] = round(n_docs / docs_s, 2)
+    query_side = queries_s + seconds["search"]
+    if query_side > 0 and (not timers or sum(t.texts["query"] for t in timers)):
+        throughput["queries_per_s"] = round(len(task.queries) / query_side, 2)
+    return {k: round(v, 3) for k, v in seconds.items()}, throughput
+
+
+def _evaluate(searcher, task: Task, options: RunOptions, identity: dict, variant: dict, load_seconds: float | None) -> tuple[dict, Run]:
     if options.paraphrases:
         searcher = keep_texts_in_memory(searcher)
+    stages = _stages(searcher)
+    before = [_numbers(getattr(s, "timings", {})) for s in stages]
     t0 = time.perf_counter()
     run = produce_run(searcher, task, top_k=options.top_k)
     t_run = time.perf_counter() - t0
     metrics, per_query = score(task, run)
-    seconds = {"run": round(t_run, 3), "score": round(time.perf_counter() - t0 - t_run, 3)}
-    seconds.update({k: round(v, 3) if isinstance(v, float) else v for k, v in getattr(searcher, "timings", {}).items()})
+    t_score = time.perf_counter() - t0 - t_run
+    work = work_done(stages, before)
+    seconds, throughput = phases(searcher, work, t_run, t_score, task, load_seconds)
     result = {
         "schema_version": SCHEMA_VERSION,
+        "identity": identity,
+        "identity_hash": identity_hash(identity),
+        "variant": variant,
         "task": task_record(task),
         "model": searcher.meta.to_dict(),
         "metrics": metrics,
         "main_score": metrics[task.main_measure],
         "per_query": per_query,
         "provenance": provenance(options.command, seconds, options.device)
-        | {"options": {"top_k": options.top_k, "batch_size": options.batch_size, "device": options.device,
-                       "use_cache": options.use_cache}},
+        | {
+            "throughput": throughput,
+            "backend": [_backend(s.meta) for s in _stages(searcher)] if isinstance(searcher, Pipeline) else _backend(searcher.meta),
+            "work": work if isinstance(searcher, Pipeline) else work[0],
+            "options": {"top_k": options.top_k, "device": options.device, "use_cache": options.use_cache,
+                        **_encoding_record(searcher, work, options)},
+        },
     }
     if options.paraphrases:
         result["paraphrases"] = paraphrase_block(searcher, task, options.paraphrases, top_k=options.top_k)
     return result, run
 
 
-def run_and_save(model, task: Task, options: RunOptions) -> tuple[Path, dict, bool]:
-    """(result path, result, whether it was computed now). An existing result is reused unless
-    `overwrite`, so an interrupted multi-task run resumes where it stopped."""
-    path = result_path(options.output, model.meta.name, model.meta.revision, task.name)
-    if path.exists() and not options.overwrite:
-        try:
-            existing = load_result(path)
-            if not options.paraphrases or same_paraphrases(existing, options.paraphrases):
-                return path, existing, False
-        except IfirError:
-            pass  # unreadable, or scored under other paraphrases: compute again
-    result, run = evaluate(model, task, options)
+def _encoding_record(searcher, work: list[dict], options: RunOptions) -> dict:
+    """The batch size, stated only for vectors encoded in this run: vectors read from the cache were
+    made by an earlier run (its result file says with which batch size)."""
+    timers = [s.encoder for s in _stages(searcher) if isinstance(getattr(s, "encoder", None), TimedEncoder)]
+    if not timers:
+        return {"batch_size": options.batch_size}
+    encoded = sum(sum(t.texts.values()) for t in timers)
+    cached = int(sum(w.get("texts_cached", 0) for w in work))
+    return {"batch_size": options.batch_size if encoded else None, "texts_encoded": encoded, "texts_from_cache": cached}
+
+
+@contextmanager
+def _prepared(model, task: Task, options: RunOptions):
+    """(searcher, task, identity, variant) with the options applied, for the duration of a run."""
+    default_measures = list(task.measures)
+    if options.measures:
+        task = replace(task, measures=list(options.measures))
+    searcher = as_searcher(model, options)
+    with query_template(searcher, options.template) as own:
+        yield searcher, task, result_identity(searcher, task, options), settings_variant(searcher, task, options, own, default_measures)
+
+
+def evaluate(model, task: Task, options: RunOptions | None = None, *, load_seconds: float | None = None) -> tuple[dict, Run]:
+    """Run and score one (model, task); returns the result record and the run (nothing written)."""
+    options = options or RunOptions()
+    with _prepared(model, task, options) as (searcher, task, identity, variant):
+        return _evaluate(searcher, task, options, identity, variant, load_seconds)
+
+
+def run_and_save(model, task: Task, options: RunOptions, *, load_seconds: float | None = None) -> tuple[Path, dict, str]:
+    """(result path, result, status): status is "computed", "reused" (a file with the same identity
+    existed) or "replaced" (the file there had another identity: other data or model state).
+    Default settings write `<model>/<revision>/<task>.json`; other settings add a hash of them."""
+    with _prepared(model, task, options) as (searcher, task, identity, variant):
+        path = result_path(options.output, model.meta.name, model.meta.revision, task.name, identity_hash(variant) if variant else None)
+        status = "computed"
+        if path.exists():
+            try:
+                old = load_result(path)
+            except IfirError:
+                old = None  # unreadable: compute again
+            if old is not None and serves(old, identity) and not options.overwrite:
+                return path, old, "reused"
+            status = "replaced" if old is not None and not options.overwrite else "computed"
+        result, run = _evaluate(searcher, task, options, identity, variant, load_seconds)
     save_result(path, result, run)
-    return path, result, True
+    return path, result, status

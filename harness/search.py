@@ -13,10 +13,10 @@ import torch
 from harness.cache import EmbeddingCache, MemoryCache, text_key
 from harness.errors import IfirError
 from harness.models.dense import parse_devices
-from harness.models.protocols import Encoder
+from harness.models.protocols import Encoder, query_texts
 from harness.progress import progress
 from harness.ranking import top_k as ranked_top_k
-from harness.types import Document, Run
+from harness.types import Document, Query, Run
 
 CHARS_PER_TOKEN = 20
 HARD_CHARS_PER_TOKEN = 2000
@@ -181,7 +181,8 @@ class DenseSearch:
                 if pending:
                     store.append(np.concatenate(pending))
 
-    def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, str], *, top_k: int) -> Run:
+    def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, Query], *, top_k: int) -> Run:
+        queries = query_texts(self.meta, queries)
         doc_ids = sorted(corpus)
         docs = self.embed([self.meta.format_doc(corpus[i]) for i in doc_ids], "document")
         qids = list(queries)
@@ -197,8 +198,9 @@ class DenseSearch:
         return run
 
     def rerank(
-        self, corpus: Mapping[str, Document], queries: Mapping[str, str], candidates: Mapping[str, Sequence[str]]
+        self, corpus: Mapping[str, Document], queries: Mapping[str, Query], candidates: Mapping[str, Sequence[str]]
     ) -> Run:
+        queries = query_texts(self.meta, queries)
         doc_ids = sorted({d for qid in queries for d in candidates[qid]})
         position = {d: i for i, d in enumerate(doc_ids)}
         docs = self.embed([self.meta.format_doc(corpus[i]) for i in doc_ids], "document")

@@ -49,7 +49,7 @@ def run_cli(*args):
 
 
 def read_result(output, task_name):
-    [path] = output.rglob(f"{task_name}.json")
+    [path] = output.rglob(f"{task_name}*.json")  # non-default --top-k / --rerank-depth add @<hash>
     return json.loads(path.read_text()), {
         q: {d.doc_id: d.score for d in docs} for q, docs in _by_query(ir_measures.read_trec_run(str(run_path(path))))
     }

@@ -25,7 +25,9 @@ def test_result_file_schema(sample_run):
     out, _, output = sample_run
     [path] = list(out.rglob("sample.json"))
     result = load_result(path)
-    assert result["schema_version"] == 1
+    assert result["schema_version"] == 2
+    assert len(result["identity_hash"]) >= 12 and result["variant"] == {}
+    assert result["identity"]["model"]["query_template"] == "{query} {instruction}"
     assert result["task"]["kind"] == "instruction-reranking" and result["task"]["revision"].startswith("sha256:")
     assert result["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert result["model"]["query_template"] == "{query} {instruction}"
@@ -61,8 +63,9 @@ def test_second_run_reuses_result_and_cache(sample_run, tmp_path):
     res = CliRunner().invoke(main, ["run", "--model", "minilm", "--tasks", "sample", "--output", str(tmp_path), "--cache-dir", str(cache)])
     assert res.exit_code == 0
     [path] = list(tmp_path.rglob("sample.json"))
-    seconds = json.loads(path.read_text())["provenance"]["seconds"]
-    assert seconds["texts_encoded"] == 0 and seconds["texts_cached"] == 304 + 24
+    options = json.loads(path.read_text())["provenance"]["options"]
+    # every vector came from the cache: no batch size is claimed for vectors an earlier run made
+    assert options["texts_encoded"] == 0 and options["texts_from_cache"] == 304 + 24 and options["batch_size"] is None
 
 
 def test_template_override_is_recorded(sample_run, tmp_path):
@@ -70,10 +73,11 @@ def test_template_override_is_recorded(sample_run, tmp_path):
     res = CliRunner().invoke(main, ["run", "--model", "minilm", "--tasks", "sample", "--output", str(tmp_path),
                                     "--cache-dir", str(cache), "--template", "{instruction} {query}"])
     assert res.exit_code == 0, res.output
-    [path] = list(tmp_path.rglob("sample.json"))
+    [path] = list(tmp_path.rglob("sample@*.json"))
     result = json.loads(path.read_text())
     assert result["model"]["query_template"] == "{instruction} {query}"
-    assert result["provenance"]["seconds"]["texts_encoded"] == 24  # only the queries are new
+    assert result["variant"] == {"template": "{instruction} {query}"}
+    assert result["provenance"]["options"]["texts_encoded"] == 24  # only the queries are new
 
 
 def test_bad_input_is_one_line(tmp_path):
