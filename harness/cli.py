@@ -152,7 +152,7 @@ def shard_of(grid: list, shard: tuple[int, int] | None) -> list:
 
 
 NOTES = {
-    "reused": " (existing result with the same identity; --overwrite to recompute)",
+    "reused": " (existing result; --overwrite to recompute)",
     "replaced": " (replaced a result made from other data or model settings)",
 }
 

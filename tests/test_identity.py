@@ -108,7 +108,7 @@ def test_template_change_gives_new_numbers(default_run, tiny, cache, minilm):
     assert json.loads(default.read_text())["metrics"] == before["metrics"]
     again = CliRunner().invoke(main, ["run", "--model", "minilm", "--tasks", str(tiny), "--output", str(out),
                                       "--cache-dir", str(cache), "--template", template])
-    assert "existing result with the same identity" in again.output
+    assert "(existing result; --overwrite to recompute)" in again.output
 
 
 def test_measures_change_gives_new_numbers(default_run, tiny, cache, minilm):
