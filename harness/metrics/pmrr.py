@@ -4,7 +4,8 @@ For every document whose judgement changed (relevant under the original instruct
 the changed one), compare its rank in the original run with its rank in the changed run:
 a drop in rank is rewarded, a rise penalised, scaled like reciprocal rank. Averaged over a
 query's changed documents, then over queries. Ranks start at 1, a document missing from a run
-is ranked just after that run's last document, and ties are broken by doc id (`harness.ranking`).
+is ranked just after that run's last document, and ties are broken by doc id descending as mteb's
+`get_rank_from_dict` does since PR #5241 (`harness.ranking`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Standard measures through ir_measures, with the project's tie-breaking imposed.
+"""Standard measures through ir_measures, on rank-derived runs.
 
-trec_eval breaks score ties by doc id descending; we rank by score then doc id ascending
-everywhere, so runs are handed to ir_measures as rank-derived scores with no ties.
+Runs are handed to ir_measures as rank-derived scores with no ties, made by the project's one
+ranking rule (`harness.ranking`: score desc, doc id desc, which is trec_eval's own rule), so every
+measure and p-MRR see the same ranking.
 """
 
 from __future__ import annotations
