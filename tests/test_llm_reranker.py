@@ -388,6 +388,30 @@ def test_reranks_followir_candidates_alone_and_after_bm25(mistral_dir, sample):
         assert [prun[q][d] for d in head] == pytest.approx([run[q][d] for d in head], abs=1e-5)
 
 
+def test_qwen3_gets_the_instruction_through_the_runner(qwen3_dir, sample):
+    """Through the runner the instruction reaches Qwen3's own <Instruct> field, not the default one."""
+    qwen = load_model(f"llm-reranker:{qwen3_dir}", batch_size=8)
+    _, run = evaluate(qwen, sample, RunOptions(show_progress=False))
+    pairs = [(q, d) for q in sample.candidates for d in sample.candidates[q]]
+    direct = qwen.score([(sample.queries[q], sample.corpus[d]) for q, d in pairs], show_progress=False)
+    assert [run[q][d] for q, d in pairs] == pytest.approx(direct, abs=1e-5)
+    plain = qwen.score([(replace(sample.queries[q], instruction=""), sample.corpus[d]) for q, d in pairs], show_progress=False)
+    assert max(abs(a - b) for a, b in zip(direct, plain)) > 1e-3
+
+
+def test_result_identity_covers_format_window_and_precision(mistral_dir, sample):
+    """A result is never reused across prompt formats, windows or precisions of the same folder."""
+    from harness.runner import result_identity
+
+    def identity(spec):
+        return result_identity(load_model(spec), sample, RunOptions(show_progress=False))
+
+    base = identity(f"llm-reranker:{mistral_dir}")
+    assert base == identity(f"llm-reranker:{mistral_dir},format=followir")
+    for option in ("format=mistral-instruct", "max_length=1024", "dtype=bfloat16"):
+        assert identity(f"llm-reranker:{mistral_dir},{option}") != base, option
+
+
 def test_format_and_revision_pins(tmp_path, mistral_dir, monkeypatch):
     import harness.models.locate as locate
 
