@@ -300,6 +300,23 @@ class LLMReranker:
             pair = pair + self._no_yes_bias
         return (pair[:, 1] - pair[:, 0]).tolist()
 
+    def _score_fitting(self, batch: list[list[int]]) -> list[float]:
+        """`_score_batch`, split in halves while the device runs out of memory (long prompts, big models)."""
+        import torch
+
+        try:
+            return self._score_batch(batch)
+        except torch.OutOfMemoryError:
+            if len(batch) == 1:
+                raise IfirError(
+                    f"One {len(batch[0])}-token prompt does not fit in {self.device}'s memory; lower the window "
+                    f"with ,max_length=N or use a smaller dtype."
+                ) from None
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        half = len(batch) // 2
+        return self._score_fitting(batch[:half]) + self._score_fitting(batch[half:])
+
     def score(self, pairs: Sequence[tuple[Query, Document]], *, show_progress: bool = True) -> list[float]:
         """Scores of (query, document) pairs; each distinct prompt is scored once."""
         import torch
@@ -316,7 +333,7 @@ class LLMReranker:
                 order = sorted(range(len(chunk)), key=lambda i: -len(ids[i]))  # longest first: less padding, OOM early
                 for b in range(0, len(order), self.batch_size):
                     idx = order[b : b + self.batch_size]
-                    score_of.update(zip((chunk[i] for i in idx), self._score_batch([ids[i] for i in idx])))
+                    score_of.update(zip((chunk[i] for i in idx), self._score_fitting([ids[i] for i in idx])))
                 bar.advance(job, len(chunk))
         self.timings["pairs_scored"] += len(unique)
         return [score_of[p] for p in parts]

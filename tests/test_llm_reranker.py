@@ -259,6 +259,28 @@ def test_bfloat16_scores_are_not_rounded_to_bfloat16(mistral_dir, sample, follow
     assert len(on_grid) < len(scores) // 4
 
 
+def test_a_batch_out_of_memory_is_split(mistral_dir, sample, followir, monkeypatch):
+    """A batch the device cannot hold is scored in halves, with the same scores; one prompt that cannot fit
+    is a clear error."""
+    reranker = load_model(f"llm-reranker:{mistral_dir}", batch_size=16)
+    forward = reranker.model.forward
+    sizes = []
+
+    def small_memory(*args, **kwargs):
+        sizes.append(len(kwargs["input_ids"]))
+        if len(kwargs["input_ids"]) > 3:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(reranker.model, "forward", small_memory)
+    pairs = pairs_of(sample)
+    assert reranker.score(pairs, show_progress=False) == pytest.approx(followir.score(pairs, show_progress=False), abs=1e-5)
+    assert sizes[0] == 16 and max(s for s in sizes if s <= 3) == 2
+    monkeypatch.setattr(reranker.model, "forward", lambda *a, **k: (_ for _ in ()).throw(torch.OutOfMemoryError("simulated")))
+    with pytest.raises(IfirError, match="does not fit in cpu's memory; lower the window"):
+        reranker.score(pairs[:1], show_progress=False)
+
+
 def test_qwen3_ids_and_scores_follow_the_card(qwen3_dir, sample):
     """The Qwen3-Reranker card's process_inputs (prefix + truncated pair + suffix) and compute_logits."""
     from transformers import AutoTokenizer
