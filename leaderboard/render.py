@@ -607,9 +607,9 @@ def build_site(results: Path, out: Path, *, baseline: str | None = None, with_ru
     for entry in col.entries:
         target = out / "results" / entry.rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(entry.data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        target.write_text(json.dumps(entry.data, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
         if _run_rel(entry) + ".gz" in published_runs:
-            (out / "results" / (_run_rel(entry) + ".gz")).write_bytes(gzip.compress(entry.run_file.read_bytes(), compresslevel=9, mtime=0))
+            (out / "results" / (_run_rel(entry) + ".gz")).write_bytes(gzip.compress(entry.run_file.read_bytes(), compresslevel=6, mtime=0))
     (out / "static").mkdir()
     for name in STATIC_FILES:
         (out / "static" / name).write_bytes(files("leaderboard").joinpath("static", name).read_bytes())

@@ -58,13 +58,15 @@
   function fill(select, options, selected) {
     select.innerHTML = "";
     options.forEach(function (o) {
-      var opt = el("option", { value: o.value }, o.label);
+      var opt = el("option", o.title ? { value: o.value, title: o.title } : { value: o.value }, o.label);
       if (String(o.value) === String(selected)) opt.selected = true;
       select.appendChild(opt);
     });
   }
   var taskNames = DATA.tasks;
-  var modelOptions = DATA.models.map(function (m, i) { return { value: i, label: (i + 1) + ". " + m.label }; });
+  // Short labels keep a closed drop-down readable on a phone; the full label is the option's title
+  // and is spelled out in the result below the pickers.
+  var modelOptions = DATA.models.map(function (m, i) { return { value: i, label: (i + 1) + ". " + m.short, title: m.label }; });
 
   function fmtDiff(d, pmrr) { var v = pmrr ? 100 * d : d; return (v >= 0 ? "+" : "") + v.toFixed(pmrr ? 2 : 4); }
   function fmtVal(v, pmrr) { return pmrr ? (v >= 0 ? "+" : "") + (100 * v).toFixed(2) : v.toFixed(4); }
