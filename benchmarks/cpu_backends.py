@@ -4,6 +4,7 @@ torch taken in the same run, and each one's nDCG@10 (torch: 0.6451). Exports hap
 timing (once; they are cached). Needs `pip install 'ifir-bench[cpu]'` for the non-torch rows.
 
     python benchmarks/cpu_backends.py [--data ../shared/data/scifact] [--docs N] [--batch-size 32]
+        [--only torch,openvino-int8]
 
 `--docs N` times the first N documents only and skips nDCG@10.
 """
@@ -24,7 +25,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact")
     parser.add_argument("--docs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--only", default=None, help="Comma-separated rows: torch, openvino, openvino-int8, onnx-int8.")
     args = parser.parse_args()
+    configs = [c for c in CONFIGS if not args.only or "-".join(filter(None, c)) in args.only.split(",")]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from harness.data.local import load_local
@@ -35,7 +38,7 @@ def main() -> None:
     task = load_local(args.data)
     rows = []
     with tempfile.TemporaryDirectory() as cache:
-        for backend, quantize in CONFIGS:
+        for backend, quantize in configs:
             label = backend + (f" {quantize}" if quantize else "")
             t0 = time.perf_counter()
             try:

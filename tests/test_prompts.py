@@ -167,6 +167,15 @@ def test_catalogue_models_offline_fail_in_one_sentence(monkeypatch, tmp_path):
             load_model(spec)
 
 
+def test_cli_names_the_pinned_revision_of_a_catalogue_hub_id_offline(monkeypatch, tmp_path):
+    from harness.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    result = CliRunner().invoke(main, ["run", "--model", "BAAI/bge-small-en-v1.5", "--tasks", "sample", "--output", str(tmp_path)])
+    assert result.exit_code == 2 and "--revision " + find("bge-small-en-v1.5").revision in result.output
+
+
 def test_models_command_lists_the_catalogue_within_80_columns():
     from harness.cli import main
 

@@ -165,6 +165,7 @@ def check_spec(spec: str) -> None:
     """Fail at once, before anything is loaded, when a spec (or a pipeline stage) names no model,
     a folder that is not there, or a hub model that is neither cached nor reachable."""
     from harness.hub import ensure_available
+    from harness.models.catalogue import find as catalogue_entry
 
     for stage in spec.split(">>"):
         stage = stage.strip()
@@ -176,6 +177,9 @@ def check_spec(spec: str) -> None:
             continue
         if _looks_like_hub_id(target) and not Path(target.split("/")[0]).expanduser().is_dir():
             repo_id, _, revision = target.partition("@")
+            entry = catalogue_entry(repo_id)
+            if not revision and entry and entry.hub_id.lower() == repo_id.lower():
+                revision = entry.revision  # a catalogue model's hub id loads at its pinned revision
             ensure_available(repo_id, revision or None, advice="pass a local copy to --model.")
         elif target.startswith((".", "/", "~")) or "/" in target:
             raise IfirError(f"{target}: no such directory.")
