@@ -35,12 +35,12 @@ def rows_for(n_pairs: int, data: Path) -> list[dict]:
 
 def measure(label: str, config: str, base: str, steps: int, data: Path, overrides: dict | None = None) -> None:
     cfg = load_config(config, {"model.base": base, **(overrides or {})})
-    bs = int(cfg["training"]["per_device_train_batch_size"])
+    bs = cfg.training.per_device_train_batch_size
     rows = rows_for(max(bs * steps // 2, bs), data)
     path, meta = resolve_base_model(base)
     with tempfile.TemporaryDirectory() as out:
         r = train_model(rows, cfg, Path(out), base_path=path, seed=0, max_steps=steps)
-    print(f"{label}: {meta['name']}, batch {bs} (mini-batch {cfg['training']['mini_batch_size']}), {r['steps']} steps, "
+    print(f"{label}: {meta['name']}, batch {bs} (mini-batch {cfg.training.mini_batch_size}, {cfg.training.max_seq_length or cfg.model.max_seq_length} tokens), {r['steps']} steps, "
           f"{r['seconds']:.1f} s, {r['examples_per_second']:.1f} training examples/s", flush=True)
 
 

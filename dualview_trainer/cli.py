@@ -9,6 +9,15 @@ from pathlib import Path
 import click
 
 
+def llm_overrides(llm: str | None) -> dict:
+    """`--llm none` selects the contrast backend; any other `--llm` the LLM backend with that model."""
+    if llm is None:
+        return {}
+    if llm.lower() == "none":
+        return {"synthesis.backend": "contrast"}
+    return {"synthesis.backend": "llm", "synthesis.llm": llm}
+
+
 @click.command("train-dualview")
 @click.option("--source", required=True, help="A BEIR directory (its train split), a JSONL of (query, instruction, positive, negative), or samaya-ai/msmarco-w-instructions / InF-IR/InF-IR.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder: the model, training_card.json, synthesis.jsonl.")
@@ -17,7 +26,7 @@ import click
 @click.option("--config", "config", default="cpu", show_default=True, help="cpu, gpu, or a .toml file.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for example sampling, LLM sampling and batch order (recorded in the training card).")
 @click.option("--base-model", default=None, help="Overrides the config: minilm, a folder or a hub id.")
-@click.option("--llm", default=None, help="Overrides the config: smollm2, a hub id, folder or .gguf; openai or an http(s):// base URL.")
+@click.option("--llm", default=None, help="Overrides the config: none (the LLM-free contrast backend); smollm2, a hub id, folder or .gguf; openai or an http(s):// base URL.")
 @click.option("--llm-base-url", default=None, help="OpenAI-compatible base URL for --llm openai (default $OPENAI_BASE_URL); key from $OPENAI_API_KEY.")
 @click.option("--llm-model", default=None, help="Model name sent to the HTTP endpoint.")
 @click.option("--no-judge", is_flag=True, help="Skip the LLM-as-judge check (the simple checks still run).")
@@ -35,7 +44,7 @@ def train_dualview(source, out, budget, mix, config, seed, base_model, llm, llm_
     from dualview_trainer.pipeline import JobOptions, run_job
 
     overrides = {
-        "model.base": base_model, "synthesis.llm": llm, "synthesis.judge": False if no_judge else None,
+        "model.base": base_model, **llm_overrides(llm), "synthesis.judge": False if no_judge else None,
         "training.num_train_epochs": epochs, "training.per_device_train_batch_size": batch_size,
     }
     opts = JobOptions(
@@ -44,3 +53,50 @@ def train_dualview(source, out, budget, mix, config, seed, base_model, llm, llm_
         stop_after_synthesis=stop_after == "synthesis", command="ifir-bench " + shlex.join(sys.argv[1:]), overrides=overrides,
     )
     run_job(opts, log=lambda m: console.print(m, highlight=False))
+
+
+def _int_list(value: str, option: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a comma-separated list of integers.", param_hint=option) from None
+    if not out:
+        raise click.BadParameter("give at least one value.", param_hint=option)
+    return out
+
+
+@click.group("experiment")
+def experiment():
+    """Experiments built from dual-view training runs."""
+
+
+@experiment.command("matched-budget")
+@click.option("--source", required=True, help="Training data: a BEIR directory (its train split), a JSONL of examples, or a hub dataset.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Experiment folder (pool, models, results, summary, site); re-running resumes it.")
+@click.option("--budgets", default="64,256", show_default=True, help="Comma-separated training budgets (examples per model).")
+@click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0..N-1 per (budget, mix).")
+@click.option("--mixes", default="standard,diversity,dual-view", show_default=True)
+@click.option("--eval", "eval_tasks", default="sample", show_default=True, help="Comma-separated tasks for `ifir-bench run` (names, groups, directories).")
+@click.option("--config", default="cpu", show_default=True, help="cpu, gpu, or a .toml file.")
+@click.option("--llm", default=None, help="none (contrast backend), or an LLM as for train-dualview.")
+@click.option("--llm-base-url", default=None)
+@click.option("--llm-model", default=None)
+@click.option("--learning-rate", type=float, default=None, help="Overrides the config's training.learning_rate.")
+@click.option("--epochs", type=float, default=None, help="Overrides the config's training.num_train_epochs.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Encoding batch size at evaluation.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding cache (default as for `ifir-bench run`).")
+def matched_budget(source, out, budgets, seeds, mixes, eval_tasks, config, llm, llm_base_url, llm_model, learning_rate, epochs,
+                   batch_size, cache_dir):
+    """Train standard / diversity / dual-view mixes at matched budgets from one pool, score them, summarize, build the leaderboard."""
+    from harness.progress import console
+
+    from dualview_trainer.experiment import ExperimentOptions, run_experiment
+
+    overrides = {**llm_overrides(llm), "training.learning_rate": learning_rate, "training.num_train_epochs": epochs}
+    opts = ExperimentOptions(
+        source=source, out=out, budgets=_int_list(budgets, "--budgets"), seeds=seeds,
+        mixes=tuple(m.strip() for m in mixes.split(",") if m.strip()), eval_tasks=tuple(t.strip() for t in eval_tasks.split(",") if t.strip()),
+        config=config, batch_size=batch_size, cache_dir=cache_dir, llm_base_url=llm_base_url, llm_model=llm_model,
+        command="ifir-bench " + shlex.join(sys.argv[1:]), overrides={k: v for k, v in overrides.items() if v is not None},
+    )
+    run_experiment(opts, log=lambda m: console.print(m, highlight=False))

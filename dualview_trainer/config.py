@@ -1,42 +1,148 @@
-"""Training configs: TOML files (packaged `cpu` and `gpu`, or a path), overridden from the command line."""
+"""Training configs: TOML files (packaged `cpu` and `gpu`, or a path) read into typed sections,
+overridden from the command line. A key the code does not read is an error (file:key), not a
+silently ignored setting."""
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import tomllib
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any, get_type_hints
 
 from harness.errors import IfirError
 from harness.fileio import read_text
 
-SECTIONS = ("model", "training", "synthesis", "mining")
+
+@dataclass(frozen=True)
+class ModelConfig:
+    base: str = "minilm"
+    """`minilm` (bundled), a folder or a hub id."""
+    max_seq_length: int = 256
+    """Tokens per text at evaluation: the saved model keeps this."""
+    trust_remote_code: bool = False
 
 
-def load_config(name_or_path: str, overrides: dict | None = None) -> dict:
-    """The resolved config: file values, then `overrides` ({"section.key": value}, None ignored);
-    `file` records where it came from."""
+@dataclass(frozen=True)
+class TrainingConfig:
+    per_device_train_batch_size: int = 16
+    mini_batch_size: int = 8
+    learning_rate: float = 3e-5
+    num_train_epochs: float = 1.0
+    warmup_ratio: float = 0.0
+    """Share of the optimizer steps spent warming up; converted to a step count here."""
+    weight_decay: float = 0.0
+    scale: float = 20.0
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    save_steps: int = 500
+    save_total_limit: int = 2
+    logging_steps: int = 10
+    dataloader_num_workers: int = 0
+    max_seq_length: int = 0
+    """Tokens per text while training (0: the model's `max_seq_length`); shorter trains faster."""
+
+
+@dataclass(frozen=True)
+class SynthesisConfig:
+    backend: str = "llm"
+    """`llm` (the paper's method) or `contrast` (key phrases, no LLM)."""
+    llm: str = "smollm2"
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_new_tokens: int = 48
+    doc_words: int = 60
+    judge: bool = True
+    judge_views: tuple[str, ...] = ("original", "complement")
+    swap_check: bool = True
+    min_words: int = 3
+    max_words: int = 60
+    llm_batch_size: int = 8
+    max_candidates_factor: int = 4
+    contrast_window_words: int = 80
+
+
+@dataclass(frozen=True)
+class MiningConfig:
+    miner: str = "bm25"
+    model: str = "minilm"
+    depth: int = 20
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    mining: MiningConfig = field(default_factory=MiningConfig)
+    file: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "file"}
+_SECTION_TYPES = get_type_hints(Config)
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    """`value` as the field's type; ints are accepted for floats, lists for tuples."""
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif kind is str:
+        ok = isinstance(value, str)
+    else:  # tuple[str, ...]
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        value = tuple(value) if ok else value
+    if not ok:
+        name = getattr(kind, "__name__", "list of strings")
+        raise IfirError(f"{where}: expected {name}, got {value!r}.")
+    return value
+
+
+def _section(cls, values: dict, origin: str, section: str):
+    hints = get_type_hints(cls)
+    unknown = sorted(set(values) - set(hints))
+    if unknown:
+        raise IfirError(f"{origin}: [{section}] {unknown[0]}: unknown key (known: {', '.join(hints)}).")
+    return cls(**{k: _coerce(v, hints[k], f"{origin}: [{section}] {k}") for k, v in values.items()})
+
+
+def _read(name_or_path: str) -> tuple[str, str]:
     p = Path(name_or_path).expanduser()
     if p.is_file():
-        text, origin = read_text(p), str(p)
-    else:
-        res = resources.files("dualview_trainer").joinpath("configs", f"{name_or_path}.toml")
-        if not res.is_file():
-            names = sorted(f.name.removesuffix(".toml") for f in resources.files("dualview_trainer").joinpath("configs").iterdir() if f.name.endswith(".toml"))
-            raise IfirError(f"Unknown --config '{name_or_path}': use {', '.join(names)} or a .toml file.")
-        text, origin = res.read_text(encoding="utf-8"), f"{name_or_path}.toml"
+        return read_text(p), str(p)
+    res = resources.files("dualview_trainer").joinpath("configs", f"{name_or_path}.toml")
+    if not res.is_file():
+        names = sorted(f.name.removesuffix(".toml") for f in resources.files("dualview_trainer").joinpath("configs").iterdir() if f.name.endswith(".toml"))
+        raise IfirError(f"Unknown --config '{name_or_path}': use {', '.join(names)} or a .toml file.")
+    return res.read_text(encoding="utf-8"), f"{name_or_path}.toml"
+
+
+def load_config(name_or_path: str, overrides: dict | None = None) -> Config:
+    """The resolved config: file values, then `overrides` ({"section.key": value}, None ignored);
+    `file` records where it came from. Unknown sections or keys, and values of the wrong type,
+    are errors naming the file and the key."""
+    text, origin = _read(name_or_path)
     try:
-        cfg = tomllib.loads(text)
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise IfirError(f"{origin}: not valid TOML ({e}).") from None
-    missing = [s for s in SECTIONS if s not in cfg]
-    if missing:
-        raise IfirError(f"{origin}: missing section(s) {', '.join(missing)}.")
-    cfg = copy.deepcopy(cfg)
+    for name, value in raw.items():
+        if name not in SECTIONS or not isinstance(value, dict):
+            raise IfirError(f"{origin}: {name}: unknown section (known: {', '.join(SECTIONS)}).")
     for key, value in (overrides or {}).items():
         if value is None:
             continue
         section, _, name = key.partition(".")
-        cfg.setdefault(section, {})[name] = value
-    cfg["file"] = origin
-    return cfg
+        if section not in SECTIONS:
+            raise IfirError(f"override {key}: unknown section.")
+        raw.setdefault(section, {})[name] = value
+    sections = {name: _section(_SECTION_TYPES[name], raw.get(name, {}), origin, name) for name in SECTIONS}
+    return Config(**sections, file=origin)

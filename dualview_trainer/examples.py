@@ -114,15 +114,16 @@ def from_hub(repo: str, *, limit: int, seed: int) -> list[Example]:
     return out
 
 
-def from_beir(path: Path, *, limit: int, seed: int, miner: str = "bm25", model: str = "minilm", depth: int = 20) -> list[Example]:
+def from_beir(path: Path, *, limit: int, seed: int, miner: str = "bm25", model: str = "minilm", depth: int = 20, task=None) -> list[Example]:
     """Examples from a BEIR directory's *training* split (qrels/train.tsv only; the test split is
     never read): one per training query, the positive a judged-relevant document, the hard negative
-    the best-ranked unjudged document by `miner` (bm25 or dense). Instructions are left empty."""
+    the best-ranked unjudged document in the top `depth` by `miner` (bm25 or dense; a query with
+    none there is skipped). Instructions are left empty."""
     from harness.data.local import load_local
 
     from dualview_trainer.mining import mine
 
-    task = load_local(path, split="train")
+    task = task or load_local(path, split="train")
     qids = sorted(q for q in task.queries if any(r > 0 for r in task.qrels.get(q, {}).values()))
     random.Random(seed).shuffle(qids)
     qids = qids[:limit]
@@ -142,13 +143,21 @@ def from_beir(path: Path, *, limit: int, seed: int, miner: str = "bm25", model: 
     return out
 
 
-def load_examples(source: str, *, limit: int, seed: int, miner: str = "bm25", model: str = "minilm") -> tuple[list[Example], str]:
-    """(examples, split name) from a BEIR dir, a JSONL file or a hub dataset id."""
+def load_examples(source: str, *, limit: int, seed: int, miner: str = "bm25", model: str = "minilm",
+                  depth: int = 20) -> tuple[list[Example], str, list[str]]:
+    """(examples, split name, documents for term statistics) from a BEIR dir, a JSONL file or a
+    hub dataset id. The documents are the whole corpus of a BEIR dir, else the examples' own."""
     p = Path(source).expanduser()
     if p.is_dir():
-        return from_beir(p, limit=limit, seed=seed, miner=miner, model=model), "train"
+        from harness.data.local import load_local
+
+        task = load_local(p, split="train")
+        examples = from_beir(p, limit=limit, seed=seed, miner=miner, model=model, depth=depth, task=task)
+        return examples, "train", [doc_text({"title": d.title, "text": d.text}) for d in task.corpus.values()]
     if p.is_file():
-        return from_jsonl(p)[:limit], "file"
-    if source in (PROMPTRIEVER_REPO, INFIR_REPO):
-        return from_hub(source, limit=limit, seed=seed), "train"
-    raise IfirError(f"Source '{source}' is not a BEIR directory, a JSONL file or a known hub dataset ({PROMPTRIEVER_REPO}, {INFIR_REPO}).")
+        examples, split = from_jsonl(p)[:limit], "file"
+    elif source in (PROMPTRIEVER_REPO, INFIR_REPO):
+        examples, split = from_hub(source, limit=limit, seed=seed), "train"
+    else:
+        raise IfirError(f"Source '{source}' is not a BEIR directory, a JSONL file or a known hub dataset ({PROMPTRIEVER_REPO}, {INFIR_REPO}).")
+    return examples, split, sorted({d for ex in examples for d in (ex.positive, ex.negative)})

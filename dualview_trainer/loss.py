@@ -14,13 +14,20 @@ from __future__ import annotations
 import torch
 from sentence_transformers.sentence_transformer.losses import CachedMultipleNegativesRankingLoss
 
+from harness.errors import IfirError
+
 
 class PairAwareCachedMNRL(CachedMultipleNegativesRankingLoss):
     """Query-to-document InfoNCE over (anchor, positive, negative) with GradCache; `labels` are group ids."""
 
     def calculate_loss(self, reps, labels=None, *, with_backward: bool = False):
-        if labels is None or self.gather_across_devices or tuple(self.directions) != ("query_to_doc",):
-            return super().calculate_loss(reps, labels, with_backward=with_backward)
+        if self.gather_across_devices:
+            raise IfirError("The pair-aware loss cannot gather across devices (the sibling mask is per device): "
+                            "leave gather_across_devices off; each GPU draws whole batches.")
+        if tuple(self.directions) != ("query_to_doc",):
+            raise IfirError(f"The pair-aware loss supports directions ('query_to_doc',) only, not {tuple(self.directions)}.")
+        if labels is None:
+            raise IfirError("The pair-aware loss needs each row's pair id in a 'label' column; without it no mask applies.")
         queries = torch.cat(reps[0])
         docs = [torch.cat(r) for r in reps[1:]]
         docs_all = torch.cat(docs, dim=0)

@@ -43,13 +43,18 @@ def records_needed(budget: int, mix: str) -> int:
 def build_rows(records: list[dict], *, budget: int, mix: str, seed: int) -> tuple[list[dict], dict]:
     """Exactly `budget` training rows from kept records, and their accounting.
 
-    - standard: the first `budget` records, original view only;
+    The kept records are put in one order drawn from `seed` and each mix takes from its front, so
+    at one seed the mixes share their records as far as their budgets allow (dual-view's pairs are
+    the first half of standard's records):
+
+    - standard: `budget` records, original view only;
     - diversity: `budget` records of distinct queries, one view each (A or B at random);
     - dual-view: `budget/2` records, both views, sharing a group label (same batch).
     """
     need = records_needed(budget, mix)
     kept = [r for r in records if r.get("kept")]
     rng = random.Random(seed)
+    rng.shuffle(kept)
     if mix == "diversity":
         seen, pool = set(), []
         for r in kept:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness.errors import IfirError
 
+from dualview_trainer.contrast import PHRASINGS, SwapCheck
 from dualview_trainer.examples import Example
 from dualview_trainer.llm import Sampling
 
@@ -47,6 +48,11 @@ def prompt_hash(prompts: dict[str, str]) -> str:
     return "sha256:" + h.hexdigest()[:16]
 
 
+def contrast_hash() -> str:
+    """The contrast backend's counterpart of the prompt hash: a hash of its phrasings."""
+    return "sha256:" + hashlib.sha256(json.dumps(PHRASINGS, sort_keys=True).encode()).hexdigest()[:16]
+
+
 @dataclass
 class Validation:
     """Simple checks, and the LLM judge (on by default)."""
@@ -56,6 +62,8 @@ class Validation:
     min_words: int = 3
     max_words: int = 60
     max_similarity: float = 0.9
+    swap_check: bool = True
+    """The LLM-free check that the labels swap (contrast.SwapCheck)."""
 
 
 @dataclass
@@ -147,29 +155,55 @@ def append_record(f, record: dict) -> None:
 
 
 class Synthesizer:
-    def __init__(self, llm, *, sampling: Sampling | None = None, validation: Validation | None = None,
+    """Writes and validates (instruction, complement) pairs: with an LLM (the paper's method), or
+    with `contrast` (a ContrastSynthesizer: no LLM). The LLM, where given, also judges."""
+
+    def __init__(self, llm=None, *, contrast=None, sampling: Sampling | None = None, validation: Validation | None = None,
                  prompts: dict[str, str] | None = None, doc_words: int = 60, chunk_size: int = 8):
+        if llm is None and contrast is None:
+            raise IfirError("A synthesizer needs an LLM or the contrast backend.")
         self.llm = llm
+        self.contrast = contrast
         self.sampling = sampling or Sampling()
         self.validation = validation or Validation()
         self.prompts = prompts or load_prompts()
         self.doc_words = doc_words
         self.chunk_size = chunk_size
+        self.swap_check = SwapCheck() if self.validation.swap_check else None
+
+    @property
+    def judging(self) -> bool:
+        return self.llm is not None and self.validation.judge
 
     def provenance(self) -> dict:
-        return {"llm": self.llm.describe(), "prompt_hash": prompt_hash(self.prompts),
-                "sampling": self.sampling.to_dict(),
-                "judge": list(self.validation.judge_views) if self.validation.judge else False}
+        if self.contrast is not None:
+            writer, phrasing = self.contrast.describe(), contrast_hash()
+        else:
+            writer, phrasing = self.llm.describe(), prompt_hash(self.prompts)
+        return {"llm": writer, "prompt_hash": phrasing, "sampling": self.sampling.to_dict(),
+                "judge": list(self.validation.judge_views) if self.judging else False,
+                "judge_llm": self.llm.describe() if self.judging and self.contrast is not None else None,
+                "swap_check": self.validation.swap_check}
 
     def _msg(self, name: str, *, prefix: str = "", **fields) -> list[dict]:
         fields = {k: truncate_words(v, self.doc_words) if k in ("positive", "negative", "document") else v for k, v in fields.items()}
         msgs = [{"role": "user", "content": self.prompts[name].format(**fields).strip()}]
         return msgs + [{"role": "assistant", "content": prefix}] if prefix else msgs
 
-    def process(self, chunk: list[Example], seed: int) -> list[dict]:
-        """Records for a chunk of examples: instructions written, checked and judged."""
-        sampling = replace(self.sampling, seed=seed)
-        recs = [{"ex": ex, "instruction": ex.instruction, "reason": None, "written_instruction": not ex.instruction} for ex in chunk]
+    def _write_with_contrast(self, recs: list[dict]) -> None:
+        for r in recs:
+            written = self.contrast.write(r["ex"])
+            if written is None:
+                r["reason"] = "no_distinguishing_phrase"
+                continue
+            r["instruction"], r["complement"], r["contrast"] = written
+            r["written_instruction"] = True
+            for field_, against in (("instruction", ""), ("complement", r["instruction"])):
+                reason = check_instruction(r[field_], r["ex"], self.validation, against=against)
+                if reason and not r["reason"]:
+                    r["reason"] = f"{field_}_{reason}"
+
+    def _write_with_llm(self, recs: list[dict], sampling: Sampling) -> None:
         need_first = [r for r in recs if not r["instruction"]]
         if need_first:
             outs = self.llm.generate([self._msg("first_instruction", query=r["ex"].query, positive=r["ex"].positive,
@@ -188,8 +222,21 @@ class Synthesizer:
                 reason = check_instruction(r["complement"], r["ex"], self.validation, against=r["instruction"])
                 if reason:
                     r["reason"] = "complement_" + reason
+
+    def process(self, chunk: list[Example], seed: int) -> list[dict]:
+        """Records for a chunk of examples: instructions written, checked and judged."""
+        sampling = replace(self.sampling, seed=seed)
+        recs = [{"ex": ex, "instruction": ex.instruction, "reason": None, "written_instruction": not ex.instruction} for ex in chunk]
+        if self.contrast is not None:
+            self._write_with_contrast(recs)
+        else:
+            self._write_with_llm(recs, sampling)
+        if self.swap_check is not None:
+            for r in recs:
+                if not r["reason"]:
+                    r["reason"] = self.swap_check.reason(r["instruction"], r["complement"], r["ex"].positive, r["ex"].negative)
         live = [r for r in recs if not r["reason"]]
-        if live and self.validation.judge:
+        if live and self.judging:
             views = [v for v in ("original", "complement") if v in self.validation.judge_views]
             prompts = []
             for r in live:
@@ -212,7 +259,7 @@ class Synthesizer:
             out.append({
                 **ex.to_dict(), "instruction": r["instruction"], "complement": r.get("complement"),
                 "kept": r["reason"] is None, "reason": r["reason"], "judge": r.get("judge"),
-                "written_instruction": r["written_instruction"], "provenance": {**prov, "seed": seed},
+                "written_instruction": r["written_instruction"], "contrast": r.get("contrast"), "provenance": {**prov, "seed": seed},
             })
         return out
 

@@ -4,12 +4,14 @@ sentence-transformers model that `ifir-bench run --model <out>` scores."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from pathlib import Path
 
 from harness.errors import IfirError
 
+from dualview_trainer.config import Config
 from dualview_trainer.loss import PairAwareCachedMNRL
 from dualview_trainer.pairing import PairBatchSampler
 
@@ -29,34 +31,52 @@ def resolve_base_model(spec: str) -> tuple[str, dict]:
     return folder, {"name": name, "revision": revision}
 
 
-def training_arguments(cfg: dict, output_dir: Path, *, seed: int, max_steps: int | None):
+def warmup_steps(cfg: Config, steps_per_epoch: int, max_steps: int | None) -> int:
+    """`warmup_ratio` as a step count: transformers 5 reads a fractional `warmup_steps` as a ratio
+    and 4.x does not, so the count is computed here."""
+    total = max_steps if max_steps else math.ceil(cfg.training.num_train_epochs * steps_per_epoch)
+    return int(round(cfg.training.warmup_ratio * total))
+
+
+def base_prompts(model) -> dict[str, str] | None:
+    """The trainer's `prompts` (per dataset column) from the model's own query/document prompts,
+    so that training sees the texts evaluation encodes; None where the model declares none."""
+    prompts = getattr(model, "prompts", None) or {}
+    query, document = prompts.get("query", ""), prompts.get("document", prompts.get("passage", ""))
+    if not (query or document):
+        return None
+    return {"anchor": query, "positive": document, "negative": document}
+
+
+def training_arguments(cfg: Config, output_dir: Path, *, seed: int, max_steps: int | None, warmup: int = 0, prompts: dict | None = None):
     from sentence_transformers import SentenceTransformerTrainingArguments
 
-    t = cfg["training"]
+    t = cfg.training
     return SentenceTransformerTrainingArguments(
         output_dir=str(output_dir),
-        per_device_train_batch_size=int(t["per_device_train_batch_size"]),
-        learning_rate=float(t["learning_rate"]),
-        num_train_epochs=float(t["num_train_epochs"]),
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        learning_rate=t.learning_rate,
+        num_train_epochs=t.num_train_epochs,
         max_steps=int(max_steps) if max_steps else -1,
-        warmup_steps=float(t.get("warmup_ratio", 0.0)),
-        weight_decay=float(t.get("weight_decay", 0.0)),
-        bf16=bool(t.get("bf16", False)),
-        gradient_checkpointing=bool(t.get("gradient_checkpointing", False)),
+        warmup_steps=warmup,
+        weight_decay=t.weight_decay,
+        bf16=t.bf16,
+        gradient_checkpointing=t.gradient_checkpointing,
         save_strategy="steps",
-        save_steps=int(t.get("save_steps", 500)),
-        save_total_limit=int(t.get("save_total_limit", 2)),
-        logging_steps=int(t.get("logging_steps", 10)),
-        dataloader_num_workers=int(t.get("dataloader_num_workers", 0)),
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        logging_steps=t.logging_steps,
+        dataloader_num_workers=t.dataloader_num_workers,
         seed=seed,
         data_seed=seed,
         batch_sampler=PairBatchSampler,
+        prompts=prompts,
         report_to="none",
         disable_tqdm=True,
     )
 
 
-def train_model(rows: list[dict], cfg: dict, out_dir: Path, *, base_path: str, seed: int,
+def train_model(rows: list[dict], cfg: Config, out_dir: Path, *, base_path: str, seed: int,
                 max_steps: int | None = None, callbacks: list | None = None) -> dict:
     """Train on `rows` (anchor, positive, negative, label=group) and save the model in `out_dir`.
 
@@ -70,13 +90,16 @@ def train_model(rows: list[dict], cfg: dict, out_dir: Path, *, base_path: str, s
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / CHECKPOINTS
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    if cfg["training"].get("bf16") and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+    if cfg.training.bf16 and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
         raise IfirError("This config trains in bf16, which needs a GPU that supports it: use --config cpu (or a config with bf16 = false).")
-    model = SentenceTransformer(base_path, trust_remote_code=bool(cfg["model"].get("trust_remote_code", False)))
-    model.max_seq_length = int(cfg["model"].get("max_seq_length", 256))
+    model = SentenceTransformer(base_path, trust_remote_code=cfg.model.trust_remote_code)
+    model.max_seq_length = cfg.training.max_seq_length or cfg.model.max_seq_length
     dataset = datasets.Dataset.from_list(rows).select_columns(["anchor", "positive", "negative", "label"])
-    args = training_arguments(cfg, ckpt_dir, seed=seed, max_steps=max_steps)
-    loss = PairAwareCachedMNRL(model, mini_batch_size=int(cfg["training"]["mini_batch_size"]), scale=float(cfg["training"].get("scale", 20.0)))
+    batch_size = cfg.training.per_device_train_batch_size
+    steps_per_epoch = len(PairBatchSampler(dataset, batch_size=batch_size, drop_last=False, seed=seed))
+    args = training_arguments(cfg, ckpt_dir, seed=seed, max_steps=max_steps, warmup=warmup_steps(cfg, steps_per_epoch, max_steps),
+                              prompts=base_prompts(model))
+    loss = PairAwareCachedMNRL(model, mini_batch_size=cfg.training.mini_batch_size, scale=cfg.training.scale)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks or [])
     last = get_last_checkpoint(str(ckpt_dir))
     start_step = int(last.rsplit("-", 1)[-1]) if last else 0
@@ -85,16 +108,17 @@ def train_model(rows: list[dict], cfg: dict, out_dir: Path, *, base_path: str, s
     seconds = time.perf_counter() - t0
     state = trainer.state
     steps_now = max(state.global_step - start_step, 0)
-    examples_per_step = len(rows) / max(len(trainer.get_train_dataloader()), 1)  # rows per epoch / batches per epoch
     main = trainer.is_world_process_zero()  # under torchrun, only rank 0 writes the final folder
     if main:
+        model.max_seq_length = cfg.model.max_seq_length  # evaluation encodes as the base model does
         model.save(str(out_dir))
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     return {
         "main_process": main,
         "seconds": round(seconds, 2),
-        "examples_per_second": round(steps_now * examples_per_step / seconds, 3) if seconds > 0 else None,
+        "examples_per_second": round(steps_now * len(rows) / steps_per_epoch / seconds, 3) if seconds > 0 else None,
         "loss_curve": [[h["step"], round(h["loss"], 5)] for h in state.log_history if "loss" in h],
         "steps": state.global_step,
+        "warmup_steps": args.warmup_steps,
         "resumed_from": last,
     }

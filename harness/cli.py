@@ -348,7 +348,7 @@ def _add_optional_commands() -> None:
     """Subcommands owned by the other packages, added when importable."""
     import importlib
 
-    for target in ("dualview_trainer.cli:train_dualview", "leaderboard.cli:leaderboard"):
+    for target in ("dualview_trainer.cli:train_dualview", "dualview_trainer.cli:experiment", "leaderboard.cli:leaderboard"):
         module, _, attr = target.partition(":")
         try:
             command = getattr(importlib.import_module(module), attr)

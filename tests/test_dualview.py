@@ -83,21 +83,28 @@ def test_anchor_uses_the_harness_template():
         assert anchor(q, instr) == meta.format_query(Query("1", q, instr))
 
 
-@pytest.mark.parametrize("mix,expected", [
-    ("standard", {"n_examples": 6, "n_pairs": 0, "n_queries": 4}),
-    ("diversity", {"n_examples": 6, "n_pairs": 0, "n_queries": 6}),
-    ("dual-view", {"n_examples": 6, "n_pairs": 3, "n_queries": 2}),
-])
-def test_budget_accounting(mix, expected):
+@pytest.mark.parametrize("mix,pairs", [("standard", 0), ("diversity", 0), ("dual-view", 3)])
+def test_budget_accounting(mix, pairs):
     # 8 kept records over 6 distinct queries (two queries repeat) and 2 rejected ones.
     recs = [record(0), record(1, query="query 0"), record(2), record(3, query="query 2"), record(9, kept=False),
             record(4), record(5), record(6), record(7), record(8, kept=False)]
     rows, acc = build_rows(recs, budget=6, mix=mix, seed=1)
-    assert acc == expected
-    assert len(rows) == 6
+    used = {r["positive"] for r in rows}
+    assert acc["n_examples"] == len(rows) == 6 and acc["n_pairs"] == pairs
+    assert acc["n_queries"] == len({r["query"] for r in recs if r["positive"] in used})
     assert all(r["anchor"] and r["positive"] != r["negative"] for r in rows)
+    assert not used & {"positive doc 8", "positive doc 9", "negative doc 8", "negative doc 9"}  # rejected: never used
     if mix == "diversity":
-        assert len({r["label"] for r in rows}) == 6
+        assert len({r["label"] for r in rows}) == 6 == acc["n_queries"]
+
+
+def test_mixes_at_one_seed_share_their_records_and_seeds_differ():
+    """Matched budgets: at one seed, dual-view's pairs are the first records standard uses; another seed draws others."""
+    recs = [record(i) for i in range(40)]
+    standard = {r["positive"] for r in build_rows(recs, budget=16, mix="standard", seed=3)[0]}
+    dual = {r["positive"] for r in build_rows(recs, budget=16, mix="dual-view", seed=3)[0] if r["positive"].startswith("positive")}
+    assert len(dual) == 8 and dual < standard
+    assert {r["positive"] for r in build_rows(recs, budget=16, mix="standard", seed=4)[0]} != standard
 
 
 def test_budget_errors_are_clear():
@@ -200,7 +207,7 @@ def test_simple_checks():
 def test_validation_filter_counts_and_logs_rejections(tmp_path):
     examples = [Example(f"x{i}", f"query {i}", f"Find documents about subject {i}", f"positive {i}", f"negative {i}") for i in range(6)]
     llm = ScriptedLLM(copy_every=3)  # every third reply is "the same": "Find documents the same" is too short
-    synth = Synthesizer(llm, validation=Validation(judge=True, min_words=5, max_words=30), chunk_size=4)
+    synth = Synthesizer(llm, validation=Validation(judge=True, min_words=5, max_words=30, swap_check=False), chunk_size=4)
     logged = []
     records, stats = synthesize(examples, synth, tmp_path / "s.jsonl", log=logged.append)
     assert stats.kept + stats.rejected == 6 == len(records) == len(logged)
@@ -211,10 +218,10 @@ def test_validation_filter_counts_and_logs_rejections(tmp_path):
     on_disk = [json.loads(l) for l in (tmp_path / "s.jsonl").read_text().splitlines()]
     assert [r["id"] for r in on_disk] == [f"x{i}" for i in range(6)]
 
-    stubborn = Synthesizer(ScriptedLLM(stubborn_judge=True), validation=Validation(judge=True), chunk_size=4)
+    stubborn = Synthesizer(ScriptedLLM(stubborn_judge=True), validation=Validation(judge=True, swap_check=False), chunk_size=4)
     _, stats = synthesize(examples, stubborn, tmp_path / "t.jsonl")
     assert stats.kept == 0 and dict(stats.rejected_by_reason) == {"judge_complement_view": 6}
-    no_judge = Synthesizer(ScriptedLLM(stubborn_judge=True), validation=Validation(judge=False), chunk_size=4)
+    no_judge = Synthesizer(ScriptedLLM(stubborn_judge=True), validation=Validation(judge=False, swap_check=False), chunk_size=4)
     assert synthesize(examples, no_judge, tmp_path / "u.jsonl")[1].kept == 6
 
 
@@ -234,7 +241,7 @@ def test_everything_rejected_gives_a_clear_error(tmp_path):
 def test_synthesis_resumes_without_repeats_or_losses(tmp_path):
     examples = [Example(f"x{i}", f"query {i}", f"Find documents about subject {i}", f"positive {i}", f"negative {i}") for i in range(10)]
     path = tmp_path / "s.jsonl"
-    synth = Synthesizer(ScriptedLLM(), validation=Validation(judge=False), chunk_size=4)
+    synth = Synthesizer(ScriptedLLM(), validation=Validation(judge=False, swap_check=False), chunk_size=4)
 
     class Interrupt(Exception):
         pass
@@ -252,7 +259,7 @@ def test_synthesis_resumes_without_repeats_or_losses(tmp_path):
         f.write('{"id": "x5", "trunc')  # a write cut off by the interruption
     assert len(read_done(path)) == 5
     llm2 = ScriptedLLM()
-    records, stats = synthesize(examples, Synthesizer(llm2, validation=Validation(judge=False), chunk_size=4), path)
+    records, stats = synthesize(examples, Synthesizer(llm2, validation=Validation(judge=False, swap_check=False), chunk_size=4), path)
     ids = [json.loads(l)["id"] for l in path.read_text().splitlines()]
     assert sorted(ids) == sorted(e.id for e in examples) and len(ids) == 10
     assert stats.resumed == 5 and llm2.calls == 5  # only the five unfinished examples went to the LLM
@@ -393,10 +400,11 @@ def test_http_backend_gives_up_with_one_clear_error(server):
 
 def test_configs_parse_and_override():
     cpu, gpu = load_config("cpu"), load_config("gpu", {"training.per_device_train_batch_size": 4, "model.base": None})
-    assert cpu["file"] == "cpu.toml" and cpu["model"]["base"] == "minilm" and not cpu["training"]["bf16"]
-    assert gpu["training"]["bf16"] and gpu["training"]["gradient_checkpointing"]
-    assert gpu["model"]["base"] == "Snowflake/snowflake-arctic-embed-m-v2.0"
-    assert gpu["training"]["per_device_train_batch_size"] == 4
+    assert cpu.file == "cpu.toml" and cpu.model.base == "minilm" and not cpu.training.bf16
+    assert cpu.synthesis.backend == "contrast" and cpu.mining.depth == 20
+    assert gpu.training.bf16 and gpu.training.gradient_checkpointing
+    assert gpu.model.base == "Snowflake/snowflake-arctic-embed-m-v2.0"
+    assert gpu.training.per_device_train_batch_size == 4
     with pytest.raises(IfirError, match="Unknown --config"):
         load_config("tpu")
 

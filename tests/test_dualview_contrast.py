@@ -1,0 +1,247 @@
+"""LLM-free synthesis, the swap check, the typed config, the recipe's edges and the matched-budget experiment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.errors import IfirError
+
+from dualview_trainer.config import load_config
+from dualview_trainer.contrast import PHRASINGS, STYLES, ContrastSynthesizer, SwapCheck
+from dualview_trainer.examples import Example, from_beir
+from dualview_trainer.synthesis import Synthesizer, Validation, synthesize
+
+POSITIVE = "Aspirin lowers stroke risk. Trial of aspirin in elderly patients with atrial fibrillation."
+NEGATIVE = "Aspirin and stroke: gastrointestinal bleeding in warfarin users."
+FILLER = ["Patients in the trial: risk lowers for elderly users with bleeding."] * 8
+
+
+def test_key_phrases_by_hand():
+    """idf = ln((1+n)/(1+df)) + 1 over 10 documents: 'atrial' and 'fibrillation' occur once (idf 2.705),
+    the filler words nine times (1.095); a bigram scores its idf sum / sqrt(2). In the positive,
+    'atrial fibrillation' (3.826) beats 'atrial' (2.705); in the negative, 'gastrointestinal' (2.705)
+    beats 'gastrointestinal bleeding' (2.687) and ties 'warfarin', which comes later. Query words
+    ('aspirin', 'stroke') and words of the other document never qualify."""
+    cs = ContrastSynthesizer([POSITIVE, NEGATIVE, *FILLER])
+    q = "aspirin stroke prevention"
+    assert cs.key_phrase(POSITIVE, NEGATIVE, q) == "atrial fibrillation"
+    assert cs.key_phrase(NEGATIVE, POSITIVE, q) == "gastrointestinal"
+    assert cs.key_phrase("Aspirin and stroke.", NEGATIVE, q) is None
+    ex = Example("e1", q, "", POSITIVE, NEGATIVE)
+    instruction, complement, details = cs.write(ex)
+    assert details["positive_phrase"] == "atrial fibrillation" and details["negative_phrase"] == "gastrointestinal"
+    phrasing = next(p for p in PHRASINGS[details["style"]] if p.format(a="atrial fibrillation", b="gastrointestinal") == instruction)
+    assert complement == phrasing.format(a="gastrointestinal", b="atrial fibrillation")  # the same sentence, phrases swapped
+
+
+@pytest.fixture(scope="module")
+def scifact_examples(shared_data):
+    from harness.data.local import load_local
+
+    task = load_local(shared_data / "scifact", split="train")
+    examples = from_beir(shared_data / "scifact", limit=120, seed=0, task=task)
+    return examples, [f"{d.title} {d.text}" for d in task.corpus.values()]
+
+
+def test_contrast_pairs_on_scifact_swap_by_construction(scifact_examples):
+    examples, corpus = scifact_examples
+    cs = ContrastSynthesizer(corpus, seed=0, window_words=80)
+    stem = cs.stem
+    written = [(ex, cs.write(ex)) for ex in examples]
+    assert sum(w is not None for _, w in written) >= 0.95 * len(examples)
+    styles = set()
+    check = SwapCheck()
+    for ex, w in written:
+        if w is None:
+            continue
+        instruction, complement, d = w
+        styles.add(d["style"])
+        words = lambda text: {stem(t.lower()) for t in text.replace("-", " ").split()}  # noqa: E731
+        pos_window = " ".join(ex.positive.split()[:80]).lower()
+        assert d["positive_phrase"].lower() in pos_window and d["negative_phrase"].lower() in ex.negative.lower()
+        assert not {stem(t.lower()) for t in d["positive_phrase"].split()} & words(ex.negative.replace(".", " ").replace(",", " "))
+        assert check.reason(instruction, complement, ex.positive, ex.negative) is None
+    assert styles == set(STYLES)
+    again = ContrastSynthesizer(corpus, seed=0, window_words=80)
+    assert [again.write(ex) for ex in examples] == [w for _, w in written]  # deterministic under the seed
+    other = ContrastSynthesizer(corpus, seed=1, window_words=80)
+    assert [other.write(ex) for ex in examples] != [w for _, w in written]
+
+
+def test_swap_check_reads_required_and_ruled_out_terms(shared_data):
+    check = SwapCheck()
+    sample = [json.loads(l) for l in (Path(__file__).resolve().parent.parent / "harness" / "sample_data" / "sample" / "instructions.jsonl").read_text().splitlines()]
+    required, ruled_out = check.terms(sample[0]["instruction"])  # the embedded sample's real narrative (urban beekeeping)
+    assert {"hive", "citi", "honey", "pollin"} <= required and {"rural", "beekeep", "biolog"} <= ruled_out
+    assert not {"bee", "urban"} & required  # named on both sides ("no urban setting"): no evidence either way
+    pos = "Infant sleep position and sudden infant death syndrome: prone sleeping and soft bedding."
+    neg = "Cardiovascular adaptation during sleep in infants and children: heart rate variability."
+    good = ("Relevant documents discuss prone sleeping or soft bedding; documents about heart rate are not relevant.",
+            "Relevant documents discuss heart rate variability; documents about prone sleeping or bedding are not relevant.")
+    assert check.reason(*good, pos, neg) is None
+    # kept by the old pipeline (issue 10): an instruction with nothing to check, and the positive's own title as complement
+    assert check.reason(good[0], "Find documents with the opposite instruction.", pos, neg) == "swap_check_complement_view"
+    assert check.reason(good[0], "Find documents about infant sleep position and sudden infant death syndrome.", pos, neg) == "swap_check_complement_view"
+    assert check.reason("Exclude documents that mention bedding.", good[1], pos, neg) == "swap_check_original_view"
+
+
+def test_contrast_backend_through_synthesize(scifact_examples, tmp_path):
+    examples, corpus = scifact_examples
+    synth = Synthesizer(None, contrast=ContrastSynthesizer(corpus, seed=0), validation=Validation(judge=True))
+    records, stats = synthesize(examples[:40], synth, tmp_path / "s.jsonl", target_kept=30)
+    assert stats.kept >= 30 and stats.kept + stats.rejected == len(records)
+    kept = [r for r in records if r["kept"]]
+    assert all(r["contrast"]["style"] in STYLES and r["written_instruction"] for r in kept)
+    prov = records[0]["provenance"]
+    assert prov["llm"]["backend"] == "contrast" and prov["judge"] is False and prov["swap_check"] is True
+
+
+# --- the typed config ----------------------------------------------------------------------
+
+def test_config_rejects_unknown_and_mistyped_keys(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[model]\nbase = "minilm"\n[training]\nwarmup_steps = 0.1\n')
+    with pytest.raises(IfirError, match=r"bad.toml: \[training\] warmup_steps: unknown key"):
+        load_config(str(bad))
+    bad.write_text('[training]\nlearning_rate = "fast"\n')
+    with pytest.raises(IfirError, match=r"bad.toml: \[training\] learning_rate: expected float"):
+        load_config(str(bad))
+    bad.write_text('[trainig]\nlearning_rate = 1e-5\n')
+    with pytest.raises(IfirError, match=r"bad.toml: trainig: unknown section"):
+        load_config(str(bad))
+    ok = tmp_path / "ok.toml"
+    ok.write_text('[training]\nnum_train_epochs = 3\n[mining]\ndepth = 5\n')
+    cfg = load_config(str(ok), {"training.learning_rate": 1e-4})
+    assert cfg.training.num_train_epochs == 3.0 and cfg.mining.depth == 5 and cfg.training.learning_rate == 1e-4
+
+
+def test_mining_depth_is_honoured(shared_data):
+    """With depth 1 a query keeps its example only when BM25's top document is unjudged, and then that is the negative."""
+    from dualview_trainer.mining import mine
+    from harness.data.local import load_local
+
+    task = load_local(shared_data / "scifact", split="train")
+    deep = from_beir(shared_data / "scifact", limit=40, seed=0, depth=20, task=task)
+    shallow = from_beir(shared_data / "scifact", limit=40, seed=0, depth=1, task=task)
+    run = mine(task.corpus, {e.query_id: e.query for e in deep}, miner="bm25", depth=1)
+    expected = {q for q, r in run.items() if next(iter(r)) not in task.qrels[q]}
+    assert {e.query_id for e in shallow} == expected and len(shallow) < len(deep)
+    assert all(e.negative_id == next(iter(run[e.query_id])) for e in shallow)
+
+
+# --- recipe edges ---------------------------------------------------------------------------
+
+def test_warmup_is_a_step_count(tmp_path):
+    from dualview_trainer.train import training_arguments, warmup_steps
+
+    cfg = load_config("cpu")  # warmup_ratio 0.1, 2 epochs
+    assert warmup_steps(cfg, steps_per_epoch=16, max_steps=None) == 3  # round(0.1 * 32)
+    assert warmup_steps(cfg, steps_per_epoch=16, max_steps=50) == 5
+    args = training_arguments(cfg, tmp_path, seed=0, max_steps=None, warmup=3)
+    assert args.warmup_steps == 3 and isinstance(args.warmup_steps, int)
+
+
+def test_model_prompts_reach_the_trainer():
+    from dualview_trainer.train import base_prompts
+
+    class WithPrompts:
+        prompts = {"query": "query: ", "document": "passage: "}
+
+    class Without:
+        prompts = {}
+
+    assert base_prompts(WithPrompts()) == {"anchor": "query: ", "positive": "passage: ", "negative": "passage: "}
+    assert base_prompts(Without()) is None
+
+
+def test_pair_aware_loss_refuses_to_fall_back(minilm_st):
+    from dualview_trainer.loss import PairAwareCachedMNRL
+
+    reps = [[torch.randn(2, 8)] for _ in range(3)]
+    with pytest.raises(IfirError, match="cannot gather across devices"):
+        PairAwareCachedMNRL(minilm_st, gather_across_devices=True).calculate_loss(reps, torch.tensor([0, 0]))
+    with pytest.raises(IfirError, match="needs each row's pair id"):
+        PairAwareCachedMNRL(minilm_st).calculate_loss(reps, None)
+
+
+@pytest.fixture(scope="module")
+def minilm_st():
+    from sentence_transformers import SentenceTransformer
+
+    from harness.models.dense import bundled_minilm_path
+
+    return SentenceTransformer(bundled_minilm_path(), device="cpu")
+
+
+def test_the_mask_is_active_inside_trainer_train(shared_data, tmp_path, monkeypatch):
+    """A spy on calculate_loss during a real (tiny) `trainer.train`: every call gets the pair ids,
+    pairs share an id, and the masked loss differs from the unmasked one on the same embeddings."""
+    from sentence_transformers.sentence_transformer.losses import CachedMultipleNegativesRankingLoss
+
+    from dualview_trainer.loss import PairAwareCachedMNRL
+    from dualview_trainer.pairing import build_rows
+    from dualview_trainer.train import resolve_base_model, train_model
+
+    seen = []
+    real = PairAwareCachedMNRL.calculate_loss
+
+    def spy(self, reps, labels=None, *, with_backward=False):
+        detached = [[r.detach() for r in col] for col in reps]
+        unmasked = CachedMultipleNegativesRankingLoss.calculate_loss(self, detached, None).item()
+        masked = real(self, detached, labels).item()
+        seen.append((labels.tolist() if labels is not None else None, masked, unmasked))
+        return real(self, reps, labels, with_backward=with_backward)
+
+    monkeypatch.setattr(PairAwareCachedMNRL, "calculate_loss", spy)
+    exs = from_beir(shared_data / "scifact", limit=4, seed=0)
+    recs = [{**e.to_dict(), "instruction": "Relevant documents report a trial.", "complement": "Relevant documents are reviews.", "kept": True} for e in exs]
+    rows, _ = build_rows(recs, budget=8, mix="dual-view", seed=0)
+    cfg = load_config("cpu", {"training.per_device_train_batch_size": 4, "training.mini_batch_size": 4, "training.max_seq_length": 32,
+                              "training.num_train_epochs": 1, "training.save_steps": 100})
+    train_model(rows, cfg, tmp_path / "m", base_path=resolve_base_model("minilm")[0], seed=0, max_steps=1)
+    assert seen, "calculate_loss was never called during training"
+    for labels, masked, unmasked in seen:
+        assert labels is not None and all(labels.count(g) == 2 for g in labels)
+        assert masked != pytest.approx(unmasked, abs=1e-4)
+
+
+def test_card_paths_are_relative(tmp_path, monkeypatch):
+    from dualview_trainer.pipeline import portable_path
+
+    monkeypatch.chdir(tmp_path)
+    assert portable_path("../shared/data/scifact") == "../shared/data/scifact"
+    assert portable_path(tmp_path / "data" / "scifact") == "data/scifact"
+    assert portable_path(tmp_path / "runs" / "x" / "synthesis.jsonl", tmp_path / "runs" / "x") == "synthesis.jsonl"
+    assert portable_path("samaya-ai/msmarco-w-instructions") == "samaya-ai/msmarco-w-instructions"
+
+
+# --- the experiment --------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_matched_budget_experiment_runs_and_resumes(shared_data, tmp_path, monkeypatch):
+    """Two mixes at a tiny budget on real SciFact, scored on the sample task; the second run
+    reuses every model and result."""
+    from dualview_trainer.experiment import ExperimentOptions, model_dir, run_experiment
+
+    monkeypatch.chdir(tmp_path)
+    opts = ExperimentOptions(source=str(shared_data / "scifact"), out=Path("mb"), budgets=(4,), seeds=1, mixes=("standard", "dual-view"),
+                             eval_tasks=("sample",), cache_dir=tmp_path / "cache",
+                             overrides={"training.per_device_train_batch_size": 4, "training.mini_batch_size": 4,
+                                        "training.max_seq_length": 32, "training.num_train_epochs": 1})
+    lines = []
+    summary = run_experiment(opts, log=lines.append)
+    rows = {(r["budget"], r["mix"]): r for r in summary["rows"]}
+    assert set(rows) == {(None, "base"), (4, "standard"), (4, "dual-view")}
+    assert {t["b"] for t in summary["tests"]} == {"standard", "base"}
+    card = json.loads((model_dir(Path("mb"), "dual-view", 4, 0) / "training_card.json").read_text())
+    assert card["data"]["n_pairs"] == 2 and card["data"]["synthesis_file"] == "../../pool/synthesis.jsonl"
+    assert not Path(card["data"]["source"]).is_absolute() and card["llm"]["backend"] == "contrast"
+    assert (Path("mb") / "summary.md").is_file() and (Path("mb") / "site" / "index.html").is_file()
+    lines.clear()
+    again = run_experiment(opts, log=lines.append)
+    assert again["rows"] == summary["rows"]
+    assert any("trained (reused)" in l for l in lines) and not any("examples/s" in l for l in lines)
