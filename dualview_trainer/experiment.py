@@ -100,28 +100,30 @@ def run_experiment(opts: ExperimentOptions, *, log=print, llm=None) -> dict:
                              show_progress=False, command=opts.command)
     clock = Clock(len(tasks) * (len(runs) + 1) + len(runs), log)
 
-    def evaluate(spec: str, label: str) -> None:
-        model = load_model(spec, batch_size=opts.batch_size)
-        try:
-            for task in tasks:
-                path, result, fresh = run_and_save(model, task, run_options)
-                clock.step(f"{label} on {task.name}: {_headline(result):.4f}", computed=fresh)
-        finally:
-            getattr(model, "close", lambda: None)()
-
-    evaluate(cfg.model.base, "base")
-    for budget, seed, mix in runs:
+    def train(budget: int, seed: int, mix: str) -> str:
         folder = model_dir(out, mix, budget, seed)
-        label = folder.name
-        if (folder / CARD).is_file():
-            clock.step(f"{label}: trained (reused)", computed=False)
-        else:
+        if not (folder / CARD).is_file():
             job = JobOptions(source=opts.source, out=folder, budget=budget, mix=mix, seed=seed, config=opts.config,
                              overrides=opts.overrides, command=opts.command, synthesis_file=synthesis_file)
             card = train_from_pool(cfg, job, records, stats, synthesizer, split, synthesis_file, log=lambda m: None)
-            clock.step(f"{label}: trained, {card['examples_per_second']} examples/s, final loss "
-                       f"{card['loss_curve'][-1][1] if card['loss_curve'] else '-'}", computed=True)
-        evaluate(str(folder), label)
+            clock.step(f"{folder.name}: trained, {card['examples_per_second']} examples/s, loss "
+                       f"{card['loss_curve'][0][1]} -> {card['loss_curve'][-1][1]}" if card["loss_curve"] else f"{folder.name}: trained", computed=True)
+        elif folder.name not in reused:
+            clock.step(f"{folder.name}: trained (reused)", computed=False)
+        reused.add(folder.name)
+        return str(folder)
+
+    # Task-major: every model is scored on the first task before any on the second, so the cheap
+    # (instruction) tasks come first and an interrupted run leaves complete columns behind.
+    reused: set[str] = set()
+    for task in tasks:
+        for label, spec in [("base", lambda: cfg.model.base)] + [(model_dir(out, m, b, s).name, (lambda b=b, s=s, m=m: train(b, s, m))) for b, s, m in runs]:
+            model = load_model(spec(), batch_size=opts.batch_size)
+            try:
+                path, result, fresh = run_and_save(model, task, run_options)
+            finally:
+                getattr(model, "close", lambda: None)()
+            clock.step(f"{label} on {task.name}: {_headline(result):.4f}", computed=fresh)
 
     summary = summarize(out / "results", opts, cfg.model.base)
     atomic_write_json(out / "summary.json", summary)

@@ -42,11 +42,11 @@ class ScriptedLLM:
         for m in prompts:
             self.calls += 1
             text = m[0]["content"]
-            q = text.split("\n")[0]
+            q = [line for line in text.splitlines() if line.startswith("Search query:")][-1]  # the task, after the examples
             if self.copy_every and self.calls % self.copy_every == 0:
                 out.append("the same")
             else:
-                out.append(f"about {'the opposite of ' if 'opposite' in text else ''}{q} variant {self.calls}")
+                out.append(f"about {'the opposite of ' if 'complementary instruction' in text else ''}{q} variant {self.calls}")
         return out
 
     def yes_no(self, prompts):
@@ -69,8 +69,9 @@ def test_dual_view_rows_swap_labels_and_share_a_group():
     assert acc == {"n_examples": 8, "n_pairs": 4, "n_queries": 4}
     a, b = rows[0], rows[1]
     assert a["label"] == b["label"]
-    assert a["anchor"] == "query 0 Find documents about topic 0"  # the harness's "{query} {instruction}"
-    assert b["anchor"] == "query 0 Find documents about other topic 0"
+    i = a["positive"].split()[-1]  # the record this pair came from (the seed orders the records)
+    assert a["anchor"] == f"query {i} Find documents about topic {i}"  # the harness's "{query} {instruction}"
+    assert b["anchor"] == f"query {i} Find documents about other topic {i}"
     assert (a["positive"], a["negative"]) == (b["negative"], b["positive"])
 
 
@@ -89,7 +90,7 @@ def test_budget_accounting(mix, pairs):
     recs = [record(0), record(1, query="query 0"), record(2), record(3, query="query 2"), record(9, kept=False),
             record(4), record(5), record(6), record(7), record(8, kept=False)]
     rows, acc = build_rows(recs, budget=6, mix=mix, seed=1)
-    used = {r["positive"] for r in rows}
+    used = {d for r in rows for d in (r["positive"], r["negative"])}
     assert acc["n_examples"] == len(rows) == 6 and acc["n_pairs"] == pairs
     assert acc["n_queries"] == len({r["query"] for r in recs if r["positive"] in used})
     assert all(r["anchor"] and r["positive"] != r["negative"] for r in rows)
@@ -421,6 +422,12 @@ def test_gpu_config_builds_training_arguments_on_cpu(tmp_path):
 
 # --- training (real MiniLM, tiny budgets) -------------------------------------------------
 
+def load_config_text(name: str) -> str:
+    from importlib import resources
+
+    return resources.files("dualview_trainer").joinpath("configs", f"{name}.toml").read_text(encoding="utf-8")
+
+
 def _tiny_cfg(**training):
     return load_config("cpu", {"training.per_device_train_batch_size": 4, "training.mini_batch_size": 2,
                                "training.save_steps": 2, "training.num_train_epochs": 1, **{f"training.{k}": v for k, v in training.items()}})
@@ -485,8 +492,11 @@ def test_one_command_job_writes_a_scorable_model_and_card(shared_data, tmp_path)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         out = tmp_path / "out"
+        # the test server's replies are not checkable constraints: the swap check is tested elsewhere
+        config = tmp_path / "cpu-no-swap-check.toml"
+        config.write_text(load_config_text("cpu").replace("swap_check = true", "swap_check = false"))
         res = CliRunner().invoke(train_dualview, [
-            "--source", str(src), "--out", str(out), "--budget", "8", "--mix", "dual-view", "--config", "cpu",
+            "--source", str(src), "--out", str(out), "--budget", "8", "--mix", "dual-view", "--config", str(config),
             "--llm", f"http://127.0.0.1:{httpd.server_address[1]}/v1", "--llm-model", "tiny", "--no-judge",
             "--batch-size", "4", "--epochs", "1",
         ], catch_exceptions=False)
@@ -497,7 +507,8 @@ def test_one_command_job_writes_a_scorable_model_and_card(shared_data, tmp_path)
     assert list(card) == ["schema_version", "base_model", "data", "llm", "config", "seed", "seconds",
                           "examples_per_second", "loss_curve", "created_at", "command"]
     assert card["data"]["n_examples"] == 8 and card["data"]["n_pairs"] == 4 and card["data"]["kept"] >= 4
-    assert card["llm"]["backend"] == "openai-http" and card["config"]["file"] == "cpu.toml"
+    assert card["llm"]["backend"] == "openai-http" and card["config"]["file"] == str(config)
+    assert card["data"]["synthesis_file"] == "synthesis.jsonl" and not card["data"]["source"].startswith("/")
     assert len(card["loss_curve"]) == 2 and card["examples_per_second"] > 0
 
     from harness.models import load_model
