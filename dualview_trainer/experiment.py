@@ -9,6 +9,7 @@ Layout under `out`: `pool/synthesis.jsonl`, `models/<mix>-b<budget>-s<seed>/` (f
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -19,8 +20,9 @@ from harness.errors import IfirError
 from harness.fileio import atomic_write_json
 
 from dualview_trainer.config import load_config
-from dualview_trainer.pairing import MIXES, records_needed
+from dualview_trainer.pairing import MIXES, records_needed, select_records
 from dualview_trainer.pipeline import CARD, JobOptions, synthesize_pool, train_from_pool
+from dualview_trainer.probe import probe_models
 
 HEADLINE = {"instruction-reranking": "p-MRR"}
 """The measure each task is judged by in the summary: p-MRR for FollowIR-style tasks, else the task's main measure."""
@@ -125,7 +127,11 @@ def run_experiment(opts: ExperimentOptions, *, log=print, llm=None) -> dict:
                 getattr(model, "close", lambda: None)()
             clock.step(f"{label} on {task.name}: {_headline(result):.4f}", computed=fresh)
 
-    summary = summarize(out / "results", opts, cfg.model.base)
+    used = {r["id"] for b, s_, m in runs for r in select_records(records, budget=b, mix=m, rng=random.Random(s_))}
+    probes = probe_models(out, [("base", cfg.model.base)] + [(model_dir(out, m, b, s_).name, str(model_dir(out, m, b, s_))) for b, s_, m in runs],
+                          records, used, batch_size=opts.batch_size)
+    log(f"held-out pairs: {next(iter(probes.values()))['n']} kept pool records no model trained on")
+    summary = summarize(out / "results", opts, cfg.model.base, probes)
     atomic_write_json(out / "summary.json", summary)
     (out / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
     log(summary_markdown(summary))
@@ -153,7 +159,22 @@ def _measure(result: dict) -> str:
     return "p-MRR" if result["task"]["kind"] == "instruction-reranking" else result["task"]["main_measure"]
 
 
-def summarize(results_root: Path, opts: ExperimentOptions, base_spec: str) -> dict:
+
+PROBE = "held-out swap"
+"""The summary's column for probe.swap_accuracy (both views right, share of held-out pool pairs)."""
+
+
+def _probe_results(probes: dict) -> dict:
+    """Probe accuracies shaped like result files (main score and per-query values) for summarize."""
+    as_result = {}
+    for label, acc in probes.items():
+        as_result[label] = {"task": {"kind": "probe", "name": PROBE, "main_measure": "both views"},
+                            "main_score": acc["both_views"], "metrics": {"both views": acc["both_views"]},
+                            "per_query": {"both views": {str(i): float(v) for i, v in enumerate(acc["per_pair"])}}}
+    return as_result
+
+
+def summarize(results_root: Path, opts: ExperimentOptions, base_spec: str, probes: dict | None = None) -> dict:
     """Per (budget, mix): mean and sd over seeds of each task's headline measure; at each budget,
     paired randomization tests across queries (per-query values averaged over seeds first) of
     dual-view against the other mixes and against the base model."""
@@ -173,6 +194,14 @@ def summarize(results_root: Path, opts: ExperimentOptions, base_spec: str) -> di
             base[result["task"]["name"]] = result
         elif key[0] in opts.budgets and key[1] in opts.mixes and key[2] < opts.seeds:
             by_model.setdefault(key, {})[result["task"]["name"]] = result
+    for label, result in _probe_results(probes or {}).items():
+        if label == "base":
+            base[PROBE] = result
+        else:
+            mix, rest = label.rsplit("-b", 1)
+            budget, seed = (int(x) for x in rest.split("-s"))
+            if budget in opts.budgets and mix in opts.mixes and seed < opts.seeds:
+                by_model.setdefault((budget, mix, seed), {})[PROBE] = result
     task_names = sorted({t for r in by_model.values() for t in r} | set(base))
     rows = [{"budget": None, "mix": "base", "n_seeds": 1, "measures": {t: {"measure": _measure(base[t]), "mean": _headline(base[t]), "sd": 0.0}
                                                                         for t in task_names if t in base}}]

@@ -51,24 +51,8 @@ def build_rows(records: list[dict], *, budget: int, mix: str, seed: int) -> tupl
     - diversity: `budget` records of distinct queries, one view each (A or B at random);
     - dual-view: `budget/2` records, both views, sharing a group label (same batch).
     """
-    need = records_needed(budget, mix)
-    kept = [r for r in records if r.get("kept")]
     rng = random.Random(seed)
-    rng.shuffle(kept)
-    if mix == "diversity":
-        seen, pool = set(), []
-        for r in kept:
-            if r["query"] not in seen:
-                seen.add(r["query"])
-                pool.append(r)
-        kept = pool
-    if len(kept) < need:
-        what = "kept examples with distinct queries" if mix == "diversity" else "kept examples"
-        raise IfirError(
-            f"--budget {budget} with --mix {mix} needs {need} {what}, but only {len(kept)} are available: "
-            "lower --budget, raise --max-candidates, use a stronger --llm, or turn the judge off with --no-judge."
-        )
-    chosen = kept[:need]
+    chosen = select_records(records, budget=budget, mix=mix, rng=rng)
     rows: list[dict] = []
     for g, rec in enumerate(chosen):
         if mix == "standard":
@@ -83,6 +67,28 @@ def build_rows(records: list[dict], *, budget: int, mix: str, seed: int) -> tupl
         "n_queries": len({r["query"] for r in chosen}),
     }
     return rows, accounting
+
+
+def select_records(records: list[dict], *, budget: int, mix: str, rng: random.Random) -> list[dict]:
+    """The kept records a mix draws at a budget: the kept records in one order drawn from `rng`,
+    then (diversity) one per query, then the first ones needed."""
+    need = records_needed(budget, mix)
+    kept = [r for r in records if r.get("kept")]
+    rng.shuffle(kept)
+    if mix == "diversity":
+        seen, pool = set(), []
+        for r in kept:
+            if r["query"] not in seen:
+                seen.add(r["query"])
+                pool.append(r)
+        kept = pool
+    if len(kept) < need:
+        what = "kept examples with distinct queries" if mix == "diversity" else "kept examples"
+        raise IfirError(
+            f"--budget {budget} with --mix {mix} needs {need} {what}, but only {len(kept)} are available: "
+            "lower --budget, raise --max-candidates, use a stronger --llm, or turn the judge off with --no-judge."
+        )
+    return kept[:need]
 
 
 class PairBatchSampler(DefaultBatchSampler):
