@@ -122,10 +122,11 @@ def run_experiment(opts: ExperimentOptions, *, log=print, llm=None) -> dict:
         for label, spec in [("base", lambda: cfg.model.base)] + [(model_dir(out, m, b, s).name, (lambda b=b, s=s, m=m: train(b, s, m))) for b, s, m in runs]:
             model = load_model(spec(), batch_size=opts.batch_size)
             try:
-                path, result, fresh = run_and_save(model, task, run_options)
+                path, result, status = run_and_save(model, task, run_options)
             finally:
                 getattr(model, "close", lambda: None)()
-            clock.step(f"{label} on {task.name}: {_headline(result):.4f}", computed=fresh)
+            clock.step(f"{label} on {task.name}: {_headline(result):.4f}" + (" (reused)" if status == "reused" else ""),
+                       computed=status != "reused")
 
     used = {r["id"] for b, s_, m in runs for r in select_records(records, budget=b, mix=m, rng=random.Random(s_))}
     probes = probe_models(out, [("base", cfg.model.base)] + [(model_dir(out, m, b, s_).name, str(model_dir(out, m, b, s_))) for b, s_, m in runs],
