@@ -8,17 +8,20 @@ colons, parentheses or `AND`/`OR` in a query or instruction are plain words. Can
 from __future__ import annotations
 
 import os
-import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from baselines.bm25_index import ANALYZER, LuceneIndex, fingerprint
+import numpy as np
+
+from baselines.bm25_index import ANALYZER, LuceneIndex, fingerprint, open_reader
 from baselines.lucene import anserini_version, java
 from harness.cache import default_cache_dir
 from harness.errors import IfirError
 from harness.progress import console, progress
 from harness.models.protocols import ModelMeta, query_texts
+from harness.ranking import top_k as ranked_top_k
 from harness.types import Document, Query, Run
 
 FLAT = "{title}\n{text}"
@@ -40,8 +43,55 @@ def parse_params(arg: str) -> dict[str, float]:
     return params
 
 
-def one_line(text: str) -> str:
-    return " ".join(text.split())
+class BagOfWordsSearch:
+    """Anserini's BM25 search as its SearchCollection runs it (bag-of-words query of the analyzer's
+    tokens, Lucene's BM25Similarity), in this process. Each query's hits cross from Java as one JSON
+    string (Jackson, in the jar) of Lucene document numbers and scores, mapped to doc ids in bulk:
+    no Java object per hit and no run file, which were the cost of the old path.
+
+    Scores are Lucene's float32 scores. Anserini's run files and pyserini's searcher show them
+    rounded to 4 decimals, with ties nudged apart by 1e-6 to keep Lucene's order (score, then id):
+    the order here is the same, so ranks and every measure are too. Several threads search at once:
+    Lucene runs outside Python's lock.
+    """
+
+    def __init__(self, index: LuceneIndex, k1: float, b: float):
+        j = java()
+        self.doc_of = np.array(index.doc_of(), dtype=object)
+        self.reader = open_reader(index.dir)
+        self.searcher = j.IndexSearcher(self.reader)
+        self.searcher.setSimilarity(j.BM25Similarity(k1, b))
+        analyzing = j.SimpleSearcher(str(index.dir))
+        self.analyzer = analyzing.get_analyzer()
+        analyzing.close()
+        self.generator, self.mapper = j.BagOfWords(), j.ObjectMapper()
+
+    def hits(self, query, n: int) -> tuple[list[str], list[float]]:
+        """Doc ids and float32 scores of the top n, parsed from Jackson's JSON of Lucene's TopDocs
+        (`{"totalHits":...,"scoreDocs":[{"score":S,"doc":D,"shardIndex":-1},...]}`)."""
+        text = self.mapper.writeValueAsString(self.searcher.search(query, n))
+        body = text[text.index('"scoreDocs":[') + 13 : text.rindex("]")]
+        if not body:
+            return [], []
+        flat = body.replace('{"score":', "").replace(',"doc":', ",").replace(',"shardIndex":-1}', "").split(",")
+        values = np.array(flat, dtype=np.float64)
+        return self.doc_of[values[1::2].astype(np.int64)].tolist(), values[0::2].astype(np.float32).tolist()
+
+    def top(self, text: str, k: int) -> dict[str, float]:
+        """The top k documents (doc id -> score); documents tied at the cut are decided by the ranking rule."""
+        if k <= 0:
+            return {}
+        query = self.generator.buildQuery(FIELD, self.analyzer, text)
+        n = k + 1
+        docs, scores = self.hits(query, n)
+        while len(docs) == n and scores[-1] == scores[k - 1]:  # a tie straddles the cut: fetch all of it
+            n *= 2
+            docs, scores = self.hits(query, n)
+        hits = dict(zip(docs, scores))
+        return ranked_top_k(hits, k) if len(hits) > k else hits
+
+    def close(self) -> None:
+        self.reader.close()
 
 
 class BM25:
@@ -79,27 +129,40 @@ class BM25:
         queries = query_texts(self.meta, queries)
         index = self.index(corpus)
         t0 = time.perf_counter()
+        searcher = BagOfWordsSearch(index, self.k1, self.b)
         qids = list(queries)
-        run: Run = {qid: {} for qid in qids}
-        with tempfile.TemporaryDirectory(prefix="ifir-bm25-") as tmp:
-            topics, output = Path(tmp, "topics.tsv"), Path(tmp, "run.trec")
-            with open(topics, "w", encoding="utf-8") as f:
-                f.writelines(f"{i}\t{one_line(queries[q])}\n" for i, q in enumerate(qids) if one_line(queries[q]))
+        found: list[dict[str, float]] = [{} for _ in qids]
+        errors: list[BaseException] = []
+
+        def work(first: int) -> None:  # Lucene runs outside the GIL, so threads search in parallel
+            from jnius import detach
+
             try:
-                with console.status(f"BM25: searching {len(qids)} queries"):
-                    java().SearchCollection.main([
-                        "-index", str(index.dir), "-topics", str(topics), "-topicReader", "TsvString", "-output", str(output),
-                        "-bm25", "-bm25.k1", str(self.k1), "-bm25.b", str(self.b), "-hits", str(top_k),
-                        "-threads", str(self.threads), "-quiet",
-                    ])  # fmt: skip
-            except Exception as e:  # jnius.JavaException
-                raise IfirError(f"Anserini could not search {index.dir} ({e}); delete that folder to rebuild it.") from None
-            if not output.is_file():
-                raise IfirError(f"Anserini wrote no run for index {index.dir}; delete that folder to rebuild it.")
-            with open(output, encoding="utf-8") as f:
-                for line in f:
-                    qnum, _, lucene_id, _, score, _ = line.split()
-                    run[qids[int(qnum)]][index.doc_id(lucene_id)] = float(score)
+                for i in range(first, len(qids), self.threads):
+                    found[i] = searcher.top(queries[qids[i]], top_k)
+                    bar.advance(job)
+            except BaseException as e:  # noqa: BLE001  (re-raised in the calling thread)
+                errors.append(e)
+            finally:
+                detach()
+
+        try:
+            with progress() as bar:
+                job = bar.add_task("BM25: searching", total=len(qids))
+                workers = [threading.Thread(target=work, args=(i,)) for i in range(min(self.threads, len(qids)))]
+                for w in workers:
+                    w.start()
+                for w in workers:
+                    w.join()
+        finally:
+            searcher.close()
+        if errors:
+            from jnius import JavaException
+
+            if isinstance(errors[0], JavaException):
+                raise IfirError(f"Anserini could not search {index.dir} ({errors[0]}); delete that folder to rebuild it.") from None
+            raise errors[0]
+        run: Run = dict(zip(qids, found))
         self.timings["search_s"] += time.perf_counter() - t0
         return run
 
@@ -112,9 +175,7 @@ class BM25:
         t0 = time.perf_counter()
         j = java()
         position = {doc_id: i for i, doc_id in enumerate(index.ids)}
-        searcher = j.SimpleSearcher(str(index.dir))
-        searcher.set_bm25(self.k1, self.b)
-        analyzer, generator = searcher.get_analyzer(), j.BagOfWords()
+        searcher = BagOfWordsSearch(index, self.k1, self.b)
         run: Run = {}
         try:
             with progress() as bar:
@@ -127,10 +188,10 @@ class BM25:
                     for d in docs:
                         ids.add(j.BytesRef(index.lucene_id(position[d]).encode()))
                     query = j.BooleanQueryBuilder()
-                    query.add(generator.buildQuery(FIELD, analyzer, queries[qid]), j.Occur.MUST)
+                    query.add(searcher.generator.buildQuery(FIELD, searcher.analyzer, queries[qid]), j.Occur.MUST)
                     query.add(j.TermInSetQuery(ID_FIELD, ids), j.Occur.FILTER)
-                    hits = searcher.search(query.build(), max(len(docs), 1))
-                    run[qid] = {d: 0.0 for d in docs} | {index.doc_id(h.docid): h.score for h in hits}
+                    hits, scores = searcher.hits(query.build(), max(len(docs), 1))
+                    run[qid] = {d: 0.0 for d in docs} | dict(zip(hits, scores))
                     bar.advance(job)
         finally:
             searcher.close()

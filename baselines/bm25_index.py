@@ -3,12 +3,15 @@
 The fingerprint covers the documents' ids and flat text and the analyzer, so any change makes a new
 index. A build goes to a temporary folder renamed into place when complete: an interrupted build is
 never reused, and an index that no longer opens is rebuilt. Lucene ids are zero-padded positions
-in sorted doc-id order, so any doc id works and Lucene's id tie-break is our doc-id tie-break.
+in sorted doc-id order, so any doc id works and Lucene's id tie-break is our doc-id tie-break. Beside
+the index, `ifir-docnums.npy` holds the position of each Lucene document number, so that search
+hits come back as numbers, mapped to doc ids in bulk.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -17,14 +20,17 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+
 from baselines.lucene import anserini_version, java
 from harness.errors import IfirError
-from harness.fileio import atomic_write_json
+from harness.fileio import atomic_write_bytes, atomic_write_json
 
 log = logging.getLogger(__name__)
 
 ANALYZER = "en: Lucene StandardTokenizer, lowercase, Lucene English stopwords, Porter stemmer"
 MANIFEST = "ifir-index.json"
+DOCNUMS = "ifir-docnums.npy"
 
 
 def fingerprint(texts: Mapping[str, str]) -> str:
@@ -59,6 +65,20 @@ class LuceneIndex:
                 log.warning("BM25 index %s is damaged or incomplete; rebuilding it.", self.dir)
                 shutil.rmtree(self.dir)
             self._build(texts, threads)
+        self._doc_of: list[str] | None = None
+
+    def doc_of(self) -> list[str]:
+        """Doc id of each Lucene document number (read from `ifir-docnums.npy`, written if missing)."""
+        if self._doc_of is None:
+            try:
+                positions = np.load(self.dir / DOCNUMS, allow_pickle=False)
+                ok = positions.shape == (len(self.ids),) and np.array_equal(np.sort(positions), np.arange(len(self.ids)))
+            except (OSError, ValueError):
+                ok = False
+            if not ok:  # an index built before this file existed, or a damaged file
+                positions = _write_docnums(self.dir)
+            self._doc_of = [self.ids[p] for p in positions.tolist()]
+        return self._doc_of
 
     def lucene_id(self, position: int) -> str:
         return str(position).zfill(self.width)
@@ -110,6 +130,7 @@ class LuceneIndex:
                 searcher = j.SimpleSearcher(str(tmp / "index"))
             except Exception as e:  # jnius.JavaException
                 raise IfirError(f"Anserini could not index the corpus into {tmp}: {e}") from None
+            _write_docnums(tmp / "index")
             manifest = {"indexed": searcher.get_total_num_docs(), "documents": len(self.ids), "analyzer": ANALYZER, "anserini": anserini_version()}
             searcher.close()
             atomic_write_json(tmp / "index" / MANIFEST, manifest)
@@ -123,3 +144,26 @@ class LuceneIndex:
         self.built = True
         self.index_s = time.perf_counter() - t0
         log.info("Built BM25 index %s (%d documents) in %.1f s.", self.dir, len(self.ids), self.index_s)
+
+
+def open_reader(folder: Path):
+    """A Lucene IndexReader on an index folder."""
+    from jnius import cast
+
+    j = java()
+    reader = j.DirectoryReader.open(j.FSDirectory.open(j.File(str(folder)).toPath()))
+    return cast("org.apache.lucene.index.IndexReader", reader)
+
+
+def _write_docnums(folder: Path) -> np.ndarray:
+    """Positions (the zero-padded Lucene ids) of each Lucene document number, saved beside the index."""
+    reader = open_reader(folder)
+    try:
+        stored = reader.storedFields()
+        positions = np.array([int(stored.document(n).get("id")) for n in range(reader.maxDoc())], dtype=np.int64)
+    finally:
+        reader.close()
+    buf = io.BytesIO()
+    np.save(buf, positions)
+    atomic_write_bytes(folder / DOCNUMS, buf.getvalue())
+    return positions

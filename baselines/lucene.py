@@ -79,13 +79,17 @@ def java() -> SimpleNamespace:
     try:
         classes = SimpleNamespace(
             IndexCollection=autoclass("io.anserini.index.IndexCollection"),
-            SearchCollection=autoclass("io.anserini.search.SearchCollection"),
             SimpleSearcher=autoclass("io.anserini.search.SimpleSearcher"),
             BagOfWords=autoclass("io.anserini.search.query.BagOfWordsQueryGenerator"),
             BooleanQueryBuilder=autoclass("org.apache.lucene.search.BooleanQuery$Builder"),
             Occur=autoclass("org.apache.lucene.search.BooleanClause$Occur"),
             TermInSetQuery=autoclass("org.apache.lucene.search.TermInSetQuery"),
             IndexSearcher=autoclass("org.apache.lucene.search.IndexSearcher"),
+            DirectoryReader=autoclass("org.apache.lucene.index.DirectoryReader"),
+            FSDirectory=autoclass("org.apache.lucene.store.FSDirectory"),
+            File=autoclass("java.io.File"),
+            BM25Similarity=autoclass("org.apache.lucene.search.similarities.BM25Similarity"),
+            ObjectMapper=autoclass("com.fasterxml.jackson.databind.ObjectMapper"),
             BytesRef=autoclass("org.apache.lucene.util.BytesRef"),
             ArrayList=autoclass("java.util.ArrayList"),
         )

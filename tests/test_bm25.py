@@ -176,3 +176,27 @@ def test_cache_folder_keeps_nothing_half_built(sample, tmp_path):
     BM25(cache_dir=tmp_path).retrieve(sample.corpus, {"q": "bees"}, top_k=5)
     entries = os.listdir(tmp_path / "bm25")
     assert len(entries) == 1 and not entries[0].startswith(".")
+
+
+def test_ties_at_the_cut_follow_the_ranking_rule(tmp_path):
+    """Identical documents tie exactly; the top k keeps the smallest doc ids among them, as Anserini's
+    sort (score, then id) and the harness's ranking rule both say, in every thread."""
+    corpus = {f"d{i}": Document(f"d{i}", "honey bees make honey") for i in (7, 3, 9, 1, 5)}
+    corpus |= {"x1": Document("x1", "bees"), "x2": Document("x2", "quarks")}
+    model = BM25(cache_dir=tmp_path, threads=2)
+    run = model.retrieve(corpus, {"a": "honey", "b": "honey bees", "c": "quarks"}, top_k=3)
+    assert list(run["a"]) == ["d1", "d3", "d5"] and len(set(run["a"].values())) == 1
+    assert list(run["b"]) == ["d1", "d3", "d5"]
+    assert list(run["c"]) == ["x2"]
+
+
+def test_bm25s_fast_option_is_labelled_and_close_to_lucene(scifact, scifact_result):
+    """`--model bm25s` says in its result that it is not Lucene, and lands near Anserini's figure."""
+    from harness.models import load_model
+
+    _, lucene, _ = scifact_result
+    result, run = evaluate(load_model("bm25s"), scifact, RunOptions(show_progress=False))
+    assert result["model"]["name"] == "bm25s" and result["model"]["extra"]["exact_lucene"] is False
+    assert result["metrics"]["nDCG@10"] == pytest.approx(0.6789, abs=0.01)
+    assert result["metrics"]["nDCG@10"] != lucene["metrics"]["nDCG@10"]
+    assert max(len(docs) for docs in run.values()) == 1000

@@ -27,6 +27,7 @@ BUILTIN: dict[str, str] = {
     "mpnet": "harness.models.dense:mpnet",
     "dense": "harness.models.dense:from_spec",
     "bm25": "baselines.bm25:BM25",
+    "bm25s": "baselines.bm25_peer:BM25s",
     "cross-encoder": "baselines.cross_encoder:CrossEncoderReranker",
     "llm-reranker": "baselines.llm_reranker:LLMReranker",
 }
@@ -88,6 +89,7 @@ DESCRIPTIONS: dict[str, str] = {
     "mpnet": "= all-mpnet-base-v2, PyPI wheels or hub",
     "dense": "dense:PATH|HUB_ID, sentence-transformers",
     "bm25": "Lucene BM25, bm25:k1=0.9,b=0.4",
+    "bm25s": "fast BM25 (bm25s), approximates Lucene",
     "cross-encoder": "cross-encoder:PATH|HUB_ID, a reranker",
     "llm-reranker": "llm-reranker:ID, FollowIR-7B, monoT5, Qwen3",
 }
