@@ -104,12 +104,14 @@ class MemoryStore:
 
 
 def prepare(emb: np.ndarray, normalized: bool) -> np.ndarray:
-    """float32 rows, unit length when the store is normalised (torch's `normalize`, as search used)."""
+    """float32 rows, unit length when the store is normalised: torch's `normalize` (as search always
+    used), done in place so a shard is never copied twice."""
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     if normalized:
         import torch
 
-        emb = torch.nn.functional.normalize(torch.from_numpy(emb), dim=-1).numpy()
+        t = torch.from_numpy(emb)
+        t.div_(t.norm(dim=-1, keepdim=True).clamp_min(1e-12))
     return emb
 
 
@@ -210,7 +212,7 @@ class VectorStore:
         emb = prepare(emb, self.normalized)
         if self.dim is None:
             self.dim = emb.shape[1]
-        data = emb.tobytes()
+        data = memoryview(emb).cast("B")
         with open(self.dir / "vectors.f32", "r+b") as f:
             f.seek(self.done * 4 * self.dim)
             f.write(data)
