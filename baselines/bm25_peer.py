@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from harness.models.protocols import ModelMeta
-from harness.types import Document, Run
+from harness.models.protocols import ModelMeta, query_texts
+from harness.types import Document, Query, Run
 
 # org.apache.lucene.analysis.en.EnglishAnalyzer.ENGLISH_STOP_WORDS_SET, which Anserini's analyzer uses.
 LUCENE_STOPWORDS = (
@@ -102,12 +102,13 @@ class BM25s:
             self.timings["index_s"] += time.perf_counter() - t0
         return self._peers[key]
 
-    def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, str], *, top_k: int) -> Run:
+    def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, Query], *, top_k: int) -> Run:
+        queries = query_texts(self.meta, queries)
         peer = self._peer(corpus)
         t0 = time.perf_counter()
         run = peer.retrieve(queries, top_k=top_k)
         self.timings["search_s"] += time.perf_counter() - t0
         return run
 
-    def rerank(self, corpus: Mapping[str, Document], queries: Mapping[str, str], candidates: Mapping[str, Sequence[str]]) -> Run:
-        return self._peer(corpus).rerank(queries, candidates)
+    def rerank(self, corpus: Mapping[str, Document], queries: Mapping[str, Query], candidates: Mapping[str, Sequence[str]]) -> Run:
+        return self._peer(corpus).rerank(query_texts(self.meta, queries), candidates)
