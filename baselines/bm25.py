@@ -21,7 +21,6 @@ from harness.cache import default_cache_dir
 from harness.errors import IfirError
 from harness.progress import console, progress
 from harness.models.protocols import ModelMeta, query_texts
-from harness.ranking import top_k as ranked_top_k
 from harness.types import Document, Query, Run
 
 FLAT = "{title}\n{text}"
@@ -43,21 +42,36 @@ def parse_params(arg: str) -> dict[str, float]:
     return params
 
 
+def anserini_scores(scores: np.ndarray) -> list[float]:
+    """The scores Anserini writes for hits in its order (score, then id): its ScoreTiesAdjusterReranker
+    (round to 1e-4, then 1e-6 less for each further tie), as its run file prints them (6 decimals).
+    They are strictly decreasing, so any later tie rule keeps Anserini's order. Checked entry for
+    entry against SearchCollection's run file on SciFact (300 queries x 1000; benchmarks/bm25_speed.py)."""
+    r = (np.floor(scores.astype(np.float64) * 1e4 + 0.5) / 1e4).astype(np.float32)
+    apart = ((r[:-1] - r[1:]) > np.float32(1e-4)).tolist()  # a reset, unless a run of ties precedes
+    out, prev, dup = r.tolist(), r[0] if len(r) else None, 0
+    for i in range(1, len(r)):
+        if apart[i - 1] and (dup == 0 or np.float32(prev - r[i]) > np.float32(1e-4)):
+            dup, prev = 0, r[i]
+            continue
+        dup += 1
+        prev = np.float32(r[i] - np.float32(np.float32(1e-6) * np.float32(dup)))
+        out[i] = float(prev)
+    return [round(v, 6) for v in out]
+
+
 class BagOfWordsSearch:
     """Anserini's BM25 search as its SearchCollection runs it (bag-of-words query of the analyzer's
-    tokens, Lucene's BM25Similarity), in this process. Each query's hits cross from Java as one JSON
-    string (Jackson, in the jar) of Lucene document numbers and scores, mapped to doc ids in bulk:
-    no Java object per hit and no run file, which were the cost of the old path.
-
-    Scores are Lucene's float32 scores. Anserini's run files and pyserini's searcher show them
-    rounded to 4 decimals, with ties nudged apart by 1e-6 to keep Lucene's order (score, then id):
-    the order here is the same, so ranks and every measure are too. Several threads search at once:
-    Lucene runs outside Python's lock.
+    tokens, Lucene's BM25Similarity, top k by score then id, scores as `anserini_scores`), in this
+    process. Each query's hits cross from Java as one JSON string (Jackson, in the jar) of Lucene
+    document numbers and scores, mapped to doc ids in bulk: no Java object per hit and no run file,
+    which were the cost of the old path. Threads search at once: Lucene runs outside Python's lock.
     """
 
     def __init__(self, index: LuceneIndex, k1: float, b: float):
         j = java()
-        self.doc_of = np.array(index.doc_of(), dtype=object)
+        self.ids = np.array(index.ids, dtype=object)
+        self.position = index.positions()
         self.reader = open_reader(index.dir)
         self.searcher = j.IndexSearcher(self.reader)
         self.searcher.setSimilarity(j.BM25Similarity(k1, b))
@@ -66,29 +80,32 @@ class BagOfWordsSearch:
         analyzing.close()
         self.generator, self.mapper = j.BagOfWords(), j.ObjectMapper()
 
-    def hits(self, query, n: int) -> tuple[list[str], list[float]]:
-        """Doc ids and float32 scores of the top n, parsed from Jackson's JSON of Lucene's TopDocs
-        (`{"totalHits":...,"scoreDocs":[{"score":S,"doc":D,"shardIndex":-1},...]}`)."""
+    def hits(self, query, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (in sorted doc-id order) and float32 scores of Lucene's top n, parsed from
+        Jackson's JSON of TopDocs (`{"totalHits":...,"scoreDocs":[{"score":S,"doc":D,"shardIndex":-1},...]}`)."""
         text = self.mapper.writeValueAsString(self.searcher.search(query, n))
         body = text[text.index('"scoreDocs":[') + 13 : text.rindex("]")]
         if not body:
-            return [], []
+            return np.empty(0, np.int64), np.empty(0, np.float32)
         flat = body.replace('{"score":', "").replace(',"doc":', ",").replace(',"shardIndex":-1}', "").split(",")
         values = np.array(flat, dtype=np.float64)
-        return self.doc_of[values[1::2].astype(np.int64)].tolist(), values[0::2].astype(np.float32).tolist()
+        return self.position[values[1::2].astype(np.int64)], values[0::2].astype(np.float32)
+
+    def scored(self, query, n: int, k: int) -> dict[str, float]:
+        """Anserini's top k of a query (doc id -> score): Lucene's hits re-fetched until no tie
+        straddles the cut, ordered by score then id, scored as `anserini_scores`."""
+        positions, scores = self.hits(query, n)
+        while len(scores) == n and n > k and scores[-1] == scores[k - 1]:
+            n *= 2
+            positions, scores = self.hits(query, n)
+        order = np.lexsort((positions, -scores))[:k]
+        return dict(zip(self.ids[positions[order]].tolist(), anserini_scores(scores[order])))
 
     def top(self, text: str, k: int) -> dict[str, float]:
-        """The top k documents (doc id -> score); documents tied at the cut are decided by the ranking rule."""
+        """The top k documents of a query text."""
         if k <= 0:
             return {}
-        query = self.generator.buildQuery(FIELD, self.analyzer, text)
-        n = k + 1
-        docs, scores = self.hits(query, n)
-        while len(docs) == n and scores[-1] == scores[k - 1]:  # a tie straddles the cut: fetch all of it
-            n *= 2
-            docs, scores = self.hits(query, n)
-        hits = dict(zip(docs, scores))
-        return ranked_top_k(hits, k) if len(hits) > k else hits
+        return self.scored(self.generator.buildQuery(FIELD, self.analyzer, text), k + 1, k)
 
     def close(self) -> None:
         self.reader.close()
@@ -190,8 +207,8 @@ class BM25:
                     query = j.BooleanQueryBuilder()
                     query.add(searcher.generator.buildQuery(FIELD, searcher.analyzer, queries[qid]), j.Occur.MUST)
                     query.add(j.TermInSetQuery(ID_FIELD, ids), j.Occur.FILTER)
-                    hits, scores = searcher.hits(query.build(), max(len(docs), 1))
-                    run[qid] = {d: 0.0 for d in docs} | dict(zip(hits, scores))
+                    n = max(len(docs), 1)
+                    run[qid] = {d: 0.0 for d in docs} | searcher.scored(query.build(), n, n)
                     bar.advance(job)
         finally:
             searcher.close()

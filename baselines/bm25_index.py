@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from baselines.lucene import anserini_version, java
+from harness.console import warning
 from harness.errors import IfirError
 from harness.fileio import atomic_write_bytes, atomic_write_json
 
@@ -62,14 +63,15 @@ class LuceneIndex:
         self.index_s = 0.0
         if not self._opens():
             if self.dir.exists():
-                log.warning("BM25 index %s is damaged or incomplete; rebuilding it.", self.dir)
+                warning(f"BM25 index {self.dir} is damaged or incomplete; rebuilding it.")
                 shutil.rmtree(self.dir)
             self._build(texts, threads)
-        self._doc_of: list[str] | None = None
+        self._positions: np.ndarray | None = None
 
-    def doc_of(self) -> list[str]:
-        """Doc id of each Lucene document number (read from `ifir-docnums.npy`, written if missing)."""
-        if self._doc_of is None:
+    def positions(self) -> np.ndarray:
+        """Position (in sorted doc-id order) of each Lucene document number (`ifir-docnums.npy`,
+        written if missing)."""
+        if self._positions is None:
             try:
                 positions = np.load(self.dir / DOCNUMS, allow_pickle=False)
                 ok = positions.shape == (len(self.ids),) and np.array_equal(np.sort(positions), np.arange(len(self.ids)))
@@ -77,8 +79,8 @@ class LuceneIndex:
                 ok = False
             if not ok:  # an index built before this file existed, or a damaged file
                 positions = _write_docnums(self.dir)
-            self._doc_of = [self.ids[p] for p in positions.tolist()]
-        return self._doc_of
+            self._positions = positions
+        return self._positions
 
     def lucene_id(self, position: int) -> str:
         return str(position).zfill(self.width)
