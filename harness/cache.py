@@ -19,7 +19,6 @@ import fcntl
 import hashlib
 import io
 import json
-import logging
 import os
 import re
 import zlib
@@ -28,9 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.fileio import atomic_write_bytes, atomic_write_json
+from harness.console import warning
 from harness.progress import console
-
-log = logging.getLogger(__name__)
 
 FORMAT = 1
 KEY_DTYPE = "S16"
@@ -168,15 +166,15 @@ class VectorStore:
             ok = False
         if not ok:
             if (self.dir / "manifest.json").exists():
-                log.warning("Embedding store %s is damaged; encoding its texts again.", self.dir)
+                warning(f"embedding store {self.dir} is damaged; encoding its texts again.")
             return False
         self.rows, self.dim = rows, dim
         self.shards = self._intact(shards)
         if len(self.shards) < len(shards):
-            log.warning(
-                "Embedding store %s: %d of %d shards are damaged or cut short; encoding their texts again.",
-                self.dir, len(shards) - len(self.shards), len(shards),
-            )  # fmt: skip
+            warning(
+                f"embedding store {self.dir}: {len(shards) - len(self.shards)} of {len(shards)} shards are damaged "
+                "or cut short; encoding their texts again."
+            )
             atomic_write_json(self.dir / "manifest.json", self._manifest())
         return True
 

@@ -74,7 +74,7 @@ def test_chunked_search_cuts_ties_by_the_ranking_rule(tmp_path):
             assert list(run[q].items()) == list(expected.items()), (q, chunk)
 
 
-def test_damaged_shards_are_encoded_again(tmp_path, caplog):
+def test_damaged_shards_are_encoded_again(tmp_path, capsys):
     """A shard cut short by 4 bytes, a changed byte, or an unreadable manifest: only the damaged
     shards (and those after) are encoded again, and the vectors equal a fresh encoding."""
     items = texts(100)
@@ -95,7 +95,7 @@ def test_damaged_shards_are_encoded_again(tmp_path, caplog):
     with open(vectors, "r+b") as f:
         f.truncate(os.path.getsize(vectors) - 4)
     assert again() == 4
-    assert "1 of 4 shards are damaged or cut short" in caplog.text
+    assert "1 of 4 shards are damaged or cut short; encoding their texts again." in capsys.readouterr().err
     data = bytearray(vectors.read_bytes())
     data[40 * 6 * 4] ^= 0xFF  # a byte of row 40, in the second shard
     vectors.write_bytes(bytes(data))
@@ -175,3 +175,40 @@ def test_a_50_mb_document_reaches_the_encoder_cut(tmp_path):
     huge = "cat dog bird " * 4_000_000  # 52 MB
     DenseSearch(enc, cache=None, show_progress=False).embed([huge, "cat"], "document")
     assert max(enc.lengths) <= 20 * 256 + 10
+
+
+class WordCountsPlugin(WordCounts):
+    """The same encoder as a `--model module:attr` plugin."""
+
+    def __init__(self):
+        super().__init__()
+
+
+def test_damaged_shard_through_the_cli_is_reported_and_recovered(tmp_path):
+    """A shard cut short by 4 bytes (zipfile.BadZipFile in the old cache): the next run says so in
+    one line, re-encodes that shard only, and scores exactly as before."""
+    import json
+
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    def run(out, expect=""):
+        args = ["run", "--model", "test_store:WordCountsPlugin", "--tasks", "sample", "--batch-size", "100",
+                "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path / out)]  # fmt: skip
+        result = CliRunner().invoke(main, args, env={"COLUMNS": "80", "HF_HUB_OFFLINE": "1"}, catch_exceptions=False)
+        assert result.exit_code == 0 and expect in result.output, result.output
+        (path,) = [p for p in (tmp_path / out).rglob("*.json")]
+        return json.loads(path.read_text())["metrics"]
+
+    WordCounts.encoded = 0
+    first = run("a")
+    stores = sorted((tmp_path / "cache" / "embeddings").glob("*/*/vectors.f32"), key=os.path.getsize)
+    documents = stores[-1]  # the largest store holds the documents
+    assert WordCounts.encoded > 100
+    with open(documents, "r+b") as f:
+        f.truncate(os.path.getsize(documents) - 4)
+    WordCounts.encoded = 0
+    store = documents.parent
+    assert run("b", expect=f"warning: embedding store {store}: 1 of 1 shards are damaged or cut short; encoding their texts again.") == first
+    assert WordCounts.encoded == json.loads((documents.parent / "manifest.json").read_text())["rows"]  # that store only
