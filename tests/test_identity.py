@@ -308,3 +308,24 @@ def test_shard_runs_only_its_pairs(tiny, tmp_path):
     found = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.json"))
     assert found == ["_../_..__../sample.json", "_../_..__../tiny.json", "flat/1/sample.json", "flat/1/tiny.json"]
     assert "flat on" not in outputs[0] and ".." not in outputs[1].split("pairs")[1]
+
+
+def test_model_folders_under_a_cache_dir_are_told_apart(tmp_path):
+    """Folders kept under ~/.cache (the mpnet wheels are unpacked there) are fingerprinted by their
+    files: two different models there never share an identity, and one file changed changes it."""
+    from harness.models.locate import path_fingerprint
+
+    a, b = tmp_path / ".cache" / "m" / "a", tmp_path / ".cache" / "m" / "b"
+    for folder, weights in ((a, b"\x00" * 64), (b, b"\x01" * 64)):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text('{"hidden_size": 8}')
+        (folder / "model.safetensors").write_bytes(weights)
+    empty = tmp_path / ".cache" / "m" / "empty"
+    empty.mkdir()
+    assert len({path_fingerprint(a), path_fingerprint(b), path_fingerprint(empty)}) == 3
+    (a / ".cache").mkdir()  # a cache inside the folder itself is not part of the model
+    (a / ".cache" / "lock").write_text("x")
+    assert path_fingerprint(a) != path_fingerprint(b)
+    before = path_fingerprint(a)
+    (a / ".cache" / "lock").write_text("y")
+    assert path_fingerprint(a) == before

@@ -21,7 +21,8 @@ def path_fingerprint(path: str | Path) -> str:
     small files plus the head and tail of large ones."""
     root = Path(path)
     h = hashlib.sha256()
-    for f in sorted(p for p in root.rglob("*") if p.is_file() and ".cache" not in p.parts):
+    # ".cache" is looked for below the folder only: a model kept under ~/.cache must still be hashed
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and ".cache" not in p.relative_to(root).parts):
         size = f.stat().st_size
         h.update(f"{f.relative_to(root)}\0{size}\0".encode())
         with open(f, "rb") as fh:
