@@ -373,7 +373,12 @@ def test_followir_on_a_mistral_sentencepiece_tokenizer(mistral_sp_dir, sample):
     text = cut.tokenizer.decode(ids)
     assert len(ids) == window and text.startswith("<s><s> [INST] You are an expert Google searcher")
     assert "\nDocument: Urban hives Honey bee colonies in city parks" in text
-    assert text.endswith('\nRelevant (only output one word, either "true" or "false"): [/INST] ')
+    # The cut prompt ends in the same tokens as the uncut one (how a trailing "▁" decodes differs
+    # between tokenizer versions, so the ids are compared, and the text as that version decodes it).
+    full = cut.encode([(QUERY, DOC)])[0]
+    full_text = cut.tokenizer.decode(full)
+    tail = full_text[full_text.index('\nRelevant (only output one word, either "true" or "false"): [/INST]'):]
+    assert text.endswith(tail) and ids[-12:] == full[-12:]
 
 
 def test_meta_records_format_template_and_revision(followir, mistral_dir):
