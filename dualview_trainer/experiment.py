@@ -246,7 +246,9 @@ def summary_markdown(summary: dict) -> str:
         for t in tasks:
             m = r["measures"].get(t)
             scale = 100 if m and m["measure"] == "p-MRR" else 1
-            cells.append("" if m is None else f"{scale * m['mean']:.4g}" + (f" ± {scale * m['sd']:.2g}" if r["n_seeds"] > 1 else ""))
+            n = len(m.get("values", [])) if m else 0
+            cells.append("" if m is None else f"{scale * m['mean']:.4g}" + (f" ± {scale * m['sd']:.2g}" if n > 1 else "")
+                         + (f" ({n} of {r['n_seeds']} seeds)" if 0 < n < r["n_seeds"] else ""))
         lines.append(f"| {r['budget'] or '-'} | {r['mix']} | {r['n_seeds']} | " + " | ".join(cells) + " |")
     lines += ["", "| budget | comparison | task | queries | mean a | mean b | difference | p |", "|---|---|---|---|---|---|---|---|"]
     for t in summary["tests"]:

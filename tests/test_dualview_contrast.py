@@ -245,3 +245,15 @@ def test_matched_budget_experiment_runs_and_resumes(shared_data, tmp_path, monke
     again = run_experiment(opts, log=lines.append)
     assert again["rows"] == summary["rows"]
     assert any("trained (reused)" in l for l in lines) and not any("examples/s" in l for l in lines)
+
+
+def test_summary_table_says_when_a_task_has_fewer_seeds_than_the_row():
+    """A task scored for one seed of a three-seed row shows no spread and says so (not '± 0')."""
+    from dualview_trainer.experiment import summary_markdown
+
+    summary = {"tasks": ["sample", "scifact"], "tests": [], "rows": [
+        {"budget": 256, "mix": "dual-view", "n_seeds": 3, "measures": {
+            "sample": {"measure": "p-MRR", "mean": 0.02, "sd": 0.01, "values": [0.01, 0.02, 0.03]},
+            "scifact": {"measure": "nDCG@10", "mean": 0.594, "sd": 0.0, "values": [0.594]}}}]}
+    row = summary_markdown(summary).splitlines()[2]
+    assert row == "| 256 | dual-view | 3 | 2 ± 1 | 0.594 (1 of 3 seeds) |"
