@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -51,7 +52,7 @@ def measure(label: str, config: str, base: str, steps: int, rows: list[dict], ov
         torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as out:
         r = train_model(rows, cfg, Path(out), base_path=path, seed=0, max_steps=steps)
-    peak = f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if torch.cuda.is_available() and "gpu" in label else ""
+    peak = f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if torch.cuda.is_available() and cfg.training.bf16 else ""
     print(f"{label}: {meta['name']}, batch {bs} (mini-batch {cfg.training.mini_batch_size}, {cfg.training.max_seq_length or cfg.model.max_seq_length} tokens), {r['steps']} steps, "
           f"{r['seconds']:.1f} s, {r['examples_per_second']:.1f} training examples/s{peak}", flush=True)
 
@@ -84,6 +85,15 @@ def model_from_config(folder: Path, tokenizer: Path) -> Path:
     return folder / "model"
 
 
+def _override(item: str) -> tuple[str, object]:
+    """`section.key=value`, the value read as TOML (the configs' own syntax), else as a string."""
+    key, _, value = item.partition("=")
+    try:
+        return key, tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, value
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=8)
@@ -105,10 +115,12 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads", flush=True)
     gpu_batch = args.gpu_batch_size or load_config("gpu").training.per_device_train_batch_size
+    gpu_run = torch.cuda.is_available() and not args.skip_gpu
     if args.rows:
         rows = [json.loads(line) for line in args.rows.read_text(encoding="utf-8").splitlines() if line.strip()]
-    else:
-        rows = rows_for(max(gpu_batch * args.steps // 2, 16 * args.steps // 2), args.data)
+    else:  # enough pairs for the GPU batch only where a GPU run or a saved file needs them
+        batch = gpu_batch if gpu_run or args.save_rows else 16
+        rows = rows_for(max(batch * args.steps // 2, 16), args.data)
     if args.save_rows:
         args.save_rows.parent.mkdir(parents=True, exist_ok=True)
         args.save_rows.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -126,9 +138,8 @@ def main() -> None:
             from harness.models.dense import bundled_minilm_path
 
             base = str(model_from_config(Path(tmp), args.tokenizer or Path(bundled_minilm_path())))
-        variants = [{}] + [dict(kv.split("=", 1) for kv in item.split(",")) for item in args.gpu_set]
+        variants = [{}] + [dict(_override(kv) for kv in item.split(",")) for item in args.gpu_set]
         for extra in variants:
-            extra = {k: json.loads(v) if v[:1] in "0123456789-tf[" else v for k, v in extra.items()}
             try:
                 changed = "".join(f", {k.split('.')[-1]}={v}" for k, v in extra.items())
                 measure(f"gpu ({torch.cuda.get_device_name(0)}, bf16{changed})", "gpu", base, args.steps, rows,
