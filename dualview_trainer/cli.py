@@ -84,16 +84,19 @@ def experiment():
 @click.option("--llm-model", default=None, help="Model name sent to the HTTP endpoint.")
 @click.option("--learning-rate", type=float, default=None, help="Overrides the config's training.learning_rate.")
 @click.option("--epochs", type=float, default=None, help="Overrides the config's training.num_train_epochs.")
+@click.option("--general-fraction", type=float, default=None,
+              help="Overrides training.general_fraction: this share of every budget is instruction-free rows (query alone -> positive), the same for every mix.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Encoding batch size at evaluation.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding cache (default as for `ifir-bench run`).")
 def matched_budget(source, out, budgets, seeds, mixes, eval_tasks, config, llm, llm_base_url, llm_model, learning_rate, epochs,
-                   batch_size, cache_dir):
+                   general_fraction, batch_size, cache_dir):
     """Train standard / diversity / dual-view mixes at matched budgets from one pool, score them, summarize, build the leaderboard."""
     from harness.progress import console
 
     from dualview_trainer.experiment import ExperimentOptions, run_experiment
 
-    overrides = {**llm_overrides(llm), "training.learning_rate": learning_rate, "training.num_train_epochs": epochs}
+    overrides = {**llm_overrides(llm), "training.learning_rate": learning_rate, "training.num_train_epochs": epochs,
+                 "training.general_fraction": general_fraction}
     opts = ExperimentOptions(
         source=source, out=out, budgets=_int_list(budgets, "--budgets"), seeds=seeds,
         mixes=tuple(m.strip() for m in mixes.split(",") if m.strip()), eval_tasks=tuple(t.strip() for t in eval_tasks.split(",") if t.strip()),

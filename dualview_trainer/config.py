@@ -42,6 +42,9 @@ class TrainingConfig:
     dataloader_num_workers: int = 0
     max_seq_length: int = 0
     """Tokens per text while training (0: the model's `max_seq_length`); shorter trains faster."""
+    general_fraction: float = 0.0
+    """Share of every budget given to instruction-free rows (the query alone prefers the positive),
+    the same for every mix, so budgets stay matched; 0 trains on the mix alone."""
 
 
 @dataclass(frozen=True)

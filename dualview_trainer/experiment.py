@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import IfirError
-from harness.fileio import atomic_write_json
+from harness.fileio import atomic_write_json, read_json
 
-from dualview_trainer.config import load_config
+from dualview_trainer.config import Config, load_config
 from dualview_trainer.pairing import MIXES, records_needed, select_records
 from dualview_trainer.pipeline import CARD, JobOptions, synthesize_pool, train_from_pool
 from dualview_trainer.probe import probe_models
@@ -47,11 +47,26 @@ class ExperimentOptions:
     overrides: dict = field(default_factory=dict)
 
 
+def config_changes(trained: dict, cfg: Config) -> list[str]:
+    """The settings (section.key: trained -> now) in which a model's card differs from `cfg`; a key
+    the card lacks (written before the key existed) counts as the key's default."""
+    out = []
+    defaults = Config().to_dict()
+    for section, values in cfg.to_dict().items():
+        if not isinstance(values, dict):
+            continue
+        for key, now in values.items():
+            then = trained.get(section, {}).get(key, defaults[section][key])
+            if (list(then) if isinstance(then, (list, tuple)) else then) != (list(now) if isinstance(now, (list, tuple)) else now):
+                out.append(f"{section}.{key}: {then!r} -> {now!r}")
+    return out
+
+
 def model_dir(out: Path, mix: str, budget: int, seed: int) -> Path:
     return Path(out) / "models" / f"{mix}-b{budget}-s{seed}"
 
 
-def plan(opts: ExperimentOptions) -> list[tuple[int, int, str]]:
+def plan(opts: ExperimentOptions, general_fraction: float = 0.0) -> list[tuple[int, int, str]]:
     """(budget, seed, mix) in run order: the largest budget first, so that the comparison the
     experiment is about is complete earliest."""
     for mix in opts.mixes:
@@ -59,7 +74,7 @@ def plan(opts: ExperimentOptions) -> list[tuple[int, int, str]]:
             raise IfirError(f"Unknown mix '{mix}': use {', '.join(MIXES)}.")
     for b in opts.budgets:
         for mix in opts.mixes:
-            records_needed(b, mix)  # odd dual-view budgets fail before anything runs
+            records_needed(b, mix, general_fraction)  # odd dual-view budgets fail before anything runs
     return [(b, s, m) for b in sorted(set(opts.budgets), reverse=True) for s in range(opts.seeds) for m in opts.mixes]
 
 
@@ -86,11 +101,17 @@ def run_experiment(opts: ExperimentOptions, *, log=print, llm=None) -> dict:
 
     out = Path(opts.out)
     cfg = load_config(opts.config, opts.overrides)
-    runs = plan(opts)
+    runs = plan(opts, cfg.training.general_fraction)
+    for b, s_, m in runs:  # before any work: a finished model is reused only if trained as this run asks
+        card_file = model_dir(out, m, b, s_) / CARD
+        changed = config_changes(read_json(card_file).get("config", {}), cfg) if card_file.is_file() else []
+        if changed:
+            raise IfirError(f"{card_file.parent}: trained with other settings than this run asks for ({'; '.join(changed)}); "
+                            "its results would not be for these settings: use a new --out for this variant.")
     tasks = [load_task(name) for name in expand(",".join(opts.eval_tasks))]
     if not tasks:
         raise IfirError("--eval names no task.")
-    need = max(records_needed(b, m) for b, _, m in runs)
+    need = max(records_needed(b, m, cfg.training.general_fraction) for b, _, m in runs)
     pool_opts = JobOptions(source=opts.source, out=out / "pool", seed=0, config=opts.config, overrides=opts.overrides,
                            llm_base_url=opts.llm_base_url, llm_model=opts.llm_model)
     records, stats, synthesizer, split, synthesis_file = synthesize_pool(
@@ -128,7 +149,8 @@ def run_experiment(opts: ExperimentOptions, *, log=print, llm=None) -> dict:
             clock.step(f"{label} on {task.name}: {_headline(result):.4f}" + (" (reused)" if status == "reused" else ""),
                        computed=status != "reused")
 
-    used = {r["id"] for b, s_, m in runs for r in select_records(records, budget=b, mix=m, rng=random.Random(s_))}
+    used = {r["id"] for b, s_, m in runs for r in select_records(records, budget=b, mix=m, rng=random.Random(s_),
+                                                                       general_fraction=cfg.training.general_fraction)}
     probes = probe_models(out, [("base", cfg.model.base)] + [(model_dir(out, m, b, s_).name, str(model_dir(out, m, b, s_))) for b, s_, m in runs],
                           records, used, batch_size=opts.batch_size)
     log(f"held-out pairs: {next(iter(probes.values()))['n']} kept pool records no model trained on")

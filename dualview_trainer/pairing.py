@@ -28,19 +28,37 @@ def view_b(rec: dict, group: int) -> dict:
     return {"anchor": anchor(rec["query"], rec["complement"]), "positive": rec["negative"], "negative": rec["positive"], "label": group}
 
 
-def records_needed(budget: int, mix: str) -> int:
+def split_budget(budget: int, mix: str, general_fraction: float = 0.0) -> tuple[int, int]:
+    """(rows of the mix, instruction-free rows) at `budget`: `general_fraction` of every budget goes
+    to instruction-free rows, the same share for every mix, so budgets stay matched (for dual-view
+    the mix's share is rounded down to whole pairs)."""
+    if not 0.0 <= general_fraction < 1.0:
+        raise IfirError(f"training.general_fraction must be in [0, 1), not {general_fraction}.")
+    general = round(budget * general_fraction)
+    if mix == "dual-view" and (budget - general) % 2:
+        general += 1
+    return budget - general, general
+
+
+def records_needed(budget: int, mix: str, general_fraction: float = 0.0) -> int:
     if mix not in MIXES:
         raise IfirError(f"Unknown --mix '{mix}': use {', '.join(MIXES)}.")
     if budget < 2:
         raise IfirError("--budget must be at least 2.")
-    if mix == "dual-view":
-        if budget % 2:
-            raise IfirError(f"--budget {budget} is odd: dual-view uses budget/2 pairs of two views.")
-        return budget // 2
-    return budget
+    if mix == "dual-view" and budget % 2 and not general_fraction:
+        raise IfirError(f"--budget {budget} is odd: dual-view uses budget/2 pairs of two views.")
+    own, general = split_budget(budget, mix, general_fraction)
+    if own < (2 if mix == "dual-view" else 1):
+        raise IfirError(f"training.general_fraction {general_fraction} leaves no {mix} rows at --budget {budget}.")
+    return max(own // 2 if mix == "dual-view" else own, general)
 
 
-def build_rows(records: list[dict], *, budget: int, mix: str, seed: int) -> tuple[list[dict], dict]:
+def general_row(rec: dict, group: int) -> dict:
+    """The record without an instruction: the query alone prefers the positive (plain retrieval data)."""
+    return {"anchor": anchor(rec["query"], ""), "positive": rec["positive"], "negative": rec["negative"], "label": group}
+
+
+def build_rows(records: list[dict], *, budget: int, mix: str, seed: int, general_fraction: float = 0.0) -> tuple[list[dict], dict]:
     """Exactly `budget` training rows from kept records, and their accounting.
 
     The kept records are put in one order drawn from `seed` and each mix takes from its front, so
@@ -50,29 +68,37 @@ def build_rows(records: list[dict], *, budget: int, mix: str, seed: int) -> tupl
     - standard: `budget` records, original view only;
     - diversity: `budget` records of distinct queries, one view each (A or B at random);
     - dual-view: `budget/2` records, both views, sharing a group label (same batch).
+
+    With `general_fraction` > 0 that share of the budget is instruction-free rows (query alone,
+    positive, hard negative) of the first records of the same order, grouped with their record's
+    views (the loss masks the shared documents), and the mix gets the rest (`split_budget`).
     """
     rng = random.Random(seed)
-    chosen = select_records(records, budget=budget, mix=mix, rng=rng)
+    chosen = select_records(records, budget=budget, mix=mix, rng=rng, general_fraction=general_fraction)
+    own, n_general = split_budget(budget, mix, general_fraction)
+    mine = chosen[: own // 2 if mix == "dual-view" else own]
     rows: list[dict] = []
-    for g, rec in enumerate(chosen):
+    for g, rec in enumerate(mine):
         if mix == "standard":
             rows.append(view_a(rec, g))
         elif mix == "diversity":
             rows.append((view_b if rng.random() < 0.5 else view_a)(rec, g))
         else:
             rows += [view_a(rec, g), view_b(rec, g)]
+    rows += [general_row(rec, g) for g, rec in enumerate(chosen[:n_general])]
     accounting = {
         "n_examples": len(rows),
-        "n_pairs": len(chosen) if mix == "dual-view" else 0,
+        "n_pairs": len(mine) if mix == "dual-view" else 0,
         "n_queries": len({r["query"] for r in chosen}),
+        "n_general": n_general,
     }
     return rows, accounting
 
 
-def select_records(records: list[dict], *, budget: int, mix: str, rng: random.Random) -> list[dict]:
+def select_records(records: list[dict], *, budget: int, mix: str, rng: random.Random, general_fraction: float = 0.0) -> list[dict]:
     """The kept records a mix draws at a budget: the kept records in one order drawn from `rng`,
     then (diversity) one per query, then the first ones needed."""
-    need = records_needed(budget, mix)
+    need = records_needed(budget, mix, general_fraction)
     kept = [r for r in records if r.get("kept")]
     rng.shuffle(kept)
     if mix == "diversity":

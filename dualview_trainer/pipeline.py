@@ -103,7 +103,8 @@ def train_from_pool(cfg: Config, opts: JobOptions, records: list[dict], stats: S
                     split: str, synthesis_file: Path, *, log=print, callbacks=None) -> dict:
     """Train one model on `opts.budget` rows of `opts.mix` drawn from the kept records; write its card."""
     out = Path(opts.out)
-    rows, accounting = build_rows(records, budget=opts.budget, mix=opts.mix, seed=opts.seed)
+    rows, accounting = build_rows(records, budget=opts.budget, mix=opts.mix, seed=opts.seed,
+                                  general_fraction=cfg.training.general_fraction)
     base_path, base = resolve_base_model(cfg.model.base)
     log(f"training {base['name']} on {accounting['n_examples']} examples ({opts.mix}), config {cfg.file}")
     result = train_model(rows, cfg, out, base_path=base_path, seed=opts.seed, max_steps=opts.max_steps, callbacks=callbacks)
@@ -117,7 +118,7 @@ def run_job(opts: JobOptions, *, log=print, llm=None, callbacks=None) -> dict:
     """Synthesize and train as `opts` says; returns the training card (also written to `<out>/training_card.json`).
     With `stop_after_synthesis`, returns the synthesis summary instead."""
     cfg = load_config(opts.config, opts.overrides)
-    need = records_needed(opts.budget, opts.mix)
+    need = records_needed(opts.budget, opts.mix, cfg.training.general_fraction)
     records, stats, synthesizer, split, synthesis_file = synthesize_pool(cfg, opts, need, log=log, llm=llm)
     if opts.stop_after_synthesis:
         return {"synthesis_file": str(synthesis_file), **stats.to_dict()}

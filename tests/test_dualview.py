@@ -66,7 +66,7 @@ class ScriptedLLM:
 
 def test_dual_view_rows_swap_labels_and_share_a_group():
     rows, acc = build_rows([record(i) for i in range(4)], budget=8, mix="dual-view", seed=0)
-    assert acc == {"n_examples": 8, "n_pairs": 4, "n_queries": 4}
+    assert acc == {"n_examples": 8, "n_pairs": 4, "n_queries": 4, "n_general": 0}
     a, b = rows[0], rows[1]
     assert a["label"] == b["label"]
     i = a["positive"].split()[-1]  # the record this pair came from (the seed orders the records)
@@ -106,6 +106,27 @@ def test_mixes_at_one_seed_share_their_records_and_seeds_differ():
     dual = {r["positive"] for r in build_rows(recs, budget=16, mix="dual-view", seed=3)[0] if r["positive"].startswith("positive")}
     assert len(dual) == 8 and dual < standard
     assert {r["positive"] for r in build_rows(recs, budget=16, mix="standard", seed=4)[0]} != standard
+
+
+@pytest.mark.parametrize("mix", ["standard", "diversity", "dual-view"])
+def test_general_fraction_keeps_budgets_matched_and_zero_changes_nothing(mix):
+    """Half of each budget instruction-free: the query alone prefers the positive, grouped with its
+    record's views; the mix keeps its own rows from the same front of the order; 0 is the plain mix."""
+    recs = [record(i) for i in range(40)]
+    plain, _ = build_rows(recs, budget=16, mix=mix, seed=3)
+    assert build_rows(recs, budget=16, mix=mix, seed=3, general_fraction=0.0)[0] == plain
+    rows, acc = build_rows(recs, budget=16, mix=mix, seed=3, general_fraction=0.5)
+    general = [r for r in rows if not r["anchor"].split(" ", 2)[2:]]  # "query N": no instruction joined
+    assert len(rows) == acc["n_examples"] == 16 and len(general) == acc["n_general"] == 8
+    assert all(r["positive"] == f"positive doc {r['anchor'].split()[1]}" for r in general)
+    own = rows[: 16 - 8]
+    assert own == plain[:8]  # the mix keeps its first rows, so variants share records
+    by_group = {}
+    for r in rows:
+        by_group.setdefault(r["label"], set()).add(r["positive"].split()[-1] if r["positive"].startswith("positive") else r["negative"].split()[-1])
+    assert all(len(v) == 1 for v in by_group.values())  # a group is one record's rows
+    with pytest.raises(IfirError, match="general_fraction"):
+        build_rows(recs, budget=16, mix=mix, seed=3, general_fraction=1.0)
 
 
 def test_budget_errors_are_clear():

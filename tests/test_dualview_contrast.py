@@ -245,6 +245,27 @@ def test_matched_budget_experiment_runs_and_resumes(shared_data, tmp_path, monke
     again = run_experiment(opts, log=lines.append)
     assert again["rows"] == summary["rows"]
     assert any("trained (reused)" in l for l in lines) and not any("examples/s" in l for l in lines)
+    # Another learning rate into the same folder: refused before any work, naming what changed,
+    # never the old models' numbers under the new settings.
+    lines.clear()
+    changed = ExperimentOptions(**{**opts.__dict__, "overrides": {**opts.overrides, "training.learning_rate": 2e-5}})
+    with pytest.raises(IfirError, match=r"learning_rate: 0.0001 -> 2e-05.*new --out"):
+        run_experiment(changed, log=lines.append)
+    assert not lines
+
+
+def test_config_changes_names_each_setting_and_reads_old_cards_as_defaults():
+    from dualview_trainer.config import load_config
+    from dualview_trainer.experiment import config_changes
+
+    cfg = load_config("cpu")
+    card = cfg.to_dict()
+    assert config_changes(card, cfg) == []
+    del card["training"]["general_fraction"]  # a card written before the key existed
+    assert config_changes(card, cfg) == []
+    assert config_changes(card, load_config("cpu", {"training.general_fraction": 0.5})) == ["training.general_fraction: 0.0 -> 0.5"]
+    card["synthesis"]["judge_views"] = ["original", "complement"]
+    assert config_changes(card, cfg) == ["synthesis.judge_views: ['original', 'complement'] -> ('complement',)"]
 
 
 def test_summary_table_says_when_a_task_has_fewer_seeds_than_the_row():
