@@ -35,9 +35,11 @@ def llm_overrides(llm: str | None) -> dict:
 @click.option("--max-steps", type=int, default=None, help="Stop training after this many steps.")
 @click.option("--epochs", type=float, default=None, help="Overrides the config's num_train_epochs.")
 @click.option("--batch-size", type=int, default=None, help="Overrides per_device_train_batch_size.")
+@click.option("--general-fraction", type=float, default=None,
+              help="Overrides training.general_fraction: this share of the budget is instruction-free rows (query alone -> positive).")
 @click.option("--stop-after", type=click.Choice(["synthesis"]), default=None, help="Only synthesize (e.g. before a multi-GPU launch).")
 def train_dualview(source, out, budget, mix, config, seed, base_model, llm, llm_base_url, llm_model, no_judge,
-                   synthesis_file, max_candidates, max_steps, epochs, batch_size, stop_after):
+                   synthesis_file, max_candidates, max_steps, epochs, batch_size, general_fraction, stop_after):
     """Synthesize complementary instructions with an LLM and train an encoder on both views."""
     from harness.progress import console
 
@@ -46,6 +48,7 @@ def train_dualview(source, out, budget, mix, config, seed, base_model, llm, llm_
     overrides = {
         "model.base": base_model, **llm_overrides(llm), "synthesis.judge": False if no_judge else None,
         "training.num_train_epochs": epochs, "training.per_device_train_batch_size": batch_size,
+        "training.general_fraction": general_fraction,
     }
     opts = JobOptions(
         source=source, out=out, budget=budget, mix=mix, config=config, seed=seed, synthesis_file=synthesis_file,
