@@ -37,9 +37,11 @@ def llm_overrides(llm: str | None) -> dict:
 @click.option("--batch-size", type=int, default=None, help="Overrides per_device_train_batch_size.")
 @click.option("--general-fraction", type=float, default=None,
               help="Overrides training.general_fraction: this share of the budget is instruction-free rows (query alone -> positive).")
+@click.option("--loss", type=click.Choice(["pair-aware", "mnrl"]), default=None,
+              help="Overrides training.loss: pair-aware (masks the other view's copies) or mnrl (unmasked, the ablation).")
 @click.option("--stop-after", type=click.Choice(["synthesis"]), default=None, help="Only synthesize (e.g. before a multi-GPU launch).")
 def train_dualview(source, out, budget, mix, config, seed, base_model, llm, llm_base_url, llm_model, no_judge,
-                   synthesis_file, max_candidates, max_steps, epochs, batch_size, general_fraction, stop_after):
+                   synthesis_file, max_candidates, max_steps, epochs, batch_size, general_fraction, loss, stop_after):
     """Synthesize complementary instructions with an LLM and train an encoder on both views."""
     from harness.progress import console
 
@@ -48,7 +50,7 @@ def train_dualview(source, out, budget, mix, config, seed, base_model, llm, llm_
     overrides = {
         "model.base": base_model, **llm_overrides(llm), "synthesis.judge": False if no_judge else None,
         "training.num_train_epochs": epochs, "training.per_device_train_batch_size": batch_size,
-        "training.general_fraction": general_fraction,
+        "training.general_fraction": general_fraction, "training.loss": loss,
     }
     opts = JobOptions(
         source=source, out=out, budget=budget, mix=mix, config=config, seed=seed, synthesis_file=synthesis_file,
@@ -89,17 +91,19 @@ def experiment():
 @click.option("--epochs", type=float, default=None, help="Overrides the config's training.num_train_epochs.")
 @click.option("--general-fraction", type=float, default=None,
               help="Overrides training.general_fraction: this share of every budget is instruction-free rows (query alone -> positive), the same for every mix.")
+@click.option("--loss", type=click.Choice(["pair-aware", "mnrl"]), default=None,
+              help="Overrides training.loss: pair-aware (masks the other view's copies) or mnrl (unmasked, the ablation).")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Encoding batch size at evaluation.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding cache (default as for `ifir-bench run`).")
 def matched_budget(source, out, budgets, seeds, mixes, eval_tasks, config, llm, llm_base_url, llm_model, learning_rate, epochs,
-                   general_fraction, batch_size, cache_dir):
+                   general_fraction, loss, batch_size, cache_dir):
     """Train standard / diversity / dual-view mixes at matched budgets from one pool, score them, summarize, build the leaderboard."""
     from harness.progress import console
 
     from dualview_trainer.experiment import ExperimentOptions, run_experiment
 
     overrides = {**llm_overrides(llm), "training.learning_rate": learning_rate, "training.num_train_epochs": epochs,
-                 "training.general_fraction": general_fraction}
+                 "training.general_fraction": general_fraction, "training.loss": loss}
     opts = ExperimentOptions(
         source=source, out=out, budgets=_int_list(budgets, "--budgets"), seeds=seeds,
         mixes=tuple(m.strip() for m in mixes.split(",") if m.strip()), eval_tasks=tuple(t.strip() for t in eval_tasks.split(",") if t.strip()),

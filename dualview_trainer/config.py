@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from harness.errors import IfirError
 from harness.fileio import read_text
@@ -45,6 +45,9 @@ class TrainingConfig:
     general_fraction: float = 0.0
     """Share of every budget given to instruction-free rows (the query alone prefers the positive),
     the same for every mix, so budgets stay matched; 0 trains on the mix alone."""
+    loss: Literal["pair-aware", "mnrl"] = "pair-aware"
+    """`pair-aware`: GradCache InfoNCE that masks the other view's copies of a row's own documents;
+    `mnrl`: sentence-transformers' CachedMultipleNegativesRankingLoss unmasked (the ablation)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,10 @@ _SECTION_TYPES = get_type_hints(Config)
 
 def _coerce(value: Any, kind: Any, where: str) -> Any:
     """`value` as the field's type; ints are accepted for floats, lists for tuples."""
+    if get_origin(kind) is Literal:
+        if value not in get_args(kind):
+            raise IfirError(f"{where}: expected one of {', '.join(map(str, get_args(kind)))}, got {value!r}.")
+        return value
     if kind is bool:
         ok = isinstance(value, bool)
     elif kind is int:

@@ -48,3 +48,10 @@ class PairAwareCachedMNRL(CachedMultipleNegativesRankingLoss):
                 loss = loss.detach()
             losses.append(loss)
         return sum(losses)
+
+
+def make_loss(model, training) -> CachedMultipleNegativesRankingLoss:
+    """The loss `training.loss` names (a `TrainingConfig`): `pair-aware` (default) or `mnrl`, the
+    unmasked CachedMultipleNegativesRankingLoss that keeps the other view's copies as negatives."""
+    cls = PairAwareCachedMNRL if training.loss == "pair-aware" else CachedMultipleNegativesRankingLoss
+    return cls(model, mini_batch_size=training.mini_batch_size, scale=training.scale)

@@ -12,7 +12,7 @@ from pathlib import Path
 from harness.errors import IfirError
 
 from dualview_trainer.config import Config
-from dualview_trainer.loss import PairAwareCachedMNRL
+from dualview_trainer.loss import make_loss
 from dualview_trainer.pairing import PairBatchSampler
 
 CHECKPOINTS = "checkpoints"
@@ -99,7 +99,7 @@ def train_model(rows: list[dict], cfg: Config, out_dir: Path, *, base_path: str,
     steps_per_epoch = len(PairBatchSampler(dataset, batch_size=batch_size, drop_last=False, seed=seed))
     args = training_arguments(cfg, ckpt_dir, seed=seed, max_steps=max_steps, warmup=warmup_steps(cfg, steps_per_epoch, max_steps),
                               prompts=base_prompts(model))
-    loss = PairAwareCachedMNRL(model, mini_batch_size=cfg.training.mini_batch_size, scale=cfg.training.scale)
+    loss = make_loss(model, cfg.training)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks or [])
     last = get_last_checkpoint(str(ckpt_dir))
     start_step = int(last.rsplit("-", 1)[-1]) if last else 0

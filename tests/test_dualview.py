@@ -205,6 +205,27 @@ def test_loss_masks_the_sibling_view_copies(minilm_st):
     assert torch.allclose(ours, expected / 4, atol=1e-5)
 
 
+def test_unmasked_loss_is_the_ablation(minilm_st):
+    """training.loss = "mnrl" is sentence-transformers' own loss with no mask. With each query equal
+    to its positive, a dual-view anchor's positive also stands in the other view's negative column
+    with the same logit: by hand the loss is then at least log 2, while the pair-aware loss is near 0."""
+    import math
+
+    from sentence_transformers.sentence_transformer.losses import CachedMultipleNegativesRankingLoss
+
+    from dualview_trainer.loss import PairAwareCachedMNRL, make_loss
+
+    unmasked = make_loss(minilm_st, load_config("cpu", {"training.loss": "mnrl"}).training)
+    masked = make_loss(minilm_st, load_config("cpu").training)
+    assert type(unmasked) is CachedMultipleNegativesRankingLoss and type(masked) is PairAwareCachedMNRL
+    g = torch.Generator().manual_seed(1)
+    p, n = (torch.nn.functional.normalize(torch.randn(4, 64, generator=g), dim=-1) for _ in range(2))
+    p[1], n[1], p[3], n[3] = n[0], p[0], n[2], p[2]
+    reps, labels = [[p.clone()], [p], [n]], torch.tensor([0, 0, 1, 1])
+    assert unmasked.calculate_loss(reps, labels).item() >= math.log(2) - 1e-4
+    assert masked.calculate_loss(reps, labels).item() < 0.05
+
+
 # --- validation --------------------------------------------------------------------------
 
 def test_simple_checks():
