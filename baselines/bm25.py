@@ -8,7 +8,6 @@ colons, parentheses or `AND`/`OR` in a query or instruction are plain words. Can
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,66 +45,83 @@ def anserini_scores(scores: np.ndarray) -> list[float]:
     """The scores Anserini writes for hits in its order (score, then id): its ScoreTiesAdjusterReranker
     (round to 1e-4, then 1e-6 less for each further tie), as its run file prints them (6 decimals).
     They are strictly decreasing, so any later tie rule keeps Anserini's order. Checked entry for
-    entry against SearchCollection's run file on SciFact (300 queries x 1000; benchmarks/bm25_speed.py)."""
+    entry against SearchCollection's run file on SciFact (300 queries x 1000; benchmarks/bm25_speed.py).
+
+    Anserini's rule runs hit by hit: a hit starts afresh (`dup` = 0) when it is more than 1e-4 below
+    the previous rounded score and, if the previous hit was a tie, more than 1e-4 below that tie's
+    lowered score. Here in float32 arrays: assume every gap over 1e-4 starts afresh, lower the ties,
+    and re-check; the first hit where the assumption fails continues its run instead, and the check
+    repeats from there (a few passes: only ties lowered by nearly 1e-4 can fail it)."""
     r = (np.floor(scores.astype(np.float64) * 1e4 + 0.5) / 1e4).astype(np.float32)
-    apart = ((r[:-1] - r[1:]) > np.float32(1e-4)).tolist()  # a reset, unless a run of ties precedes
-    out, prev, dup = r.tolist(), r[0] if len(r) else None, 0
-    for i in range(1, len(r)):
-        if apart[i - 1] and (dup == 0 or np.float32(prev - r[i]) > np.float32(1e-4)):
-            dup, prev = 0, r[i]
-            continue
-        dup += 1
-        prev = np.float32(r[i] - np.float32(np.float32(1e-6) * np.float32(dup)))
-        out[i] = float(prev)
-    return [round(v, 6) for v in out]
+    n = len(r)
+    position = np.arange(n)
+    fresh = np.ones(n, dtype=bool)
+    fresh[1:] = (r[:-1] - r[1:]) > np.float32(1e-4)
+    while True:
+        dup = position - np.maximum.accumulate(np.where(fresh, position, 0))
+        out = np.where(dup > 0, r - np.float32(1e-6) * dup.astype(np.float32), r).astype(np.float32)
+        wrong = fresh[1:] & (dup[:-1] > 0) & ~((out[:-1] - r[1:]) > np.float32(1e-4))
+        if not wrong.any():
+            return np.round(out.astype(np.float64), 6).tolist()
+        fresh[int(np.argmax(wrong)) + 1] = False
 
 
 class BagOfWordsSearch:
     """Anserini's BM25 search as its SearchCollection runs it (bag-of-words query of the analyzer's
     tokens, Lucene's BM25Similarity, top k by score then id, scores as `anserini_scores`), in this
-    process. Each query's hits cross from Java as one JSON string (Jackson, in the jar) of Lucene
-    document numbers and scores, mapped to doc ids in bulk: no Java object per hit and no run file,
-    which were the cost of the old path. Threads search at once: Lucene runs outside Python's lock.
+    process. Queries go to Java in batches (`ifir.LuceneHits`, beside this package) and are searched
+    there on `threads` Java threads; each batch's hits come back as one array of (Lucene document
+    number, score), mapped to doc ids in bulk: no Java object per hit, no run file, and no Python
+    work per hit, which were the cost of the old paths.
     """
 
-    def __init__(self, index: LuceneIndex, k1: float, b: float):
+    BATCH = 64  # queries per call into Java: progress moves between calls
+
+    def __init__(self, index: LuceneIndex, k1: float, b: float, *, threads: int = 1):
         j = java()
         self.ids = np.array(index.ids, dtype=object)
         self.position = index.positions()
+        self.threads = threads
         self.reader = open_reader(index.dir)
         self.searcher = j.IndexSearcher(self.reader)
         self.searcher.setSimilarity(j.BM25Similarity(k1, b))
         analyzing = j.SimpleSearcher(str(index.dir))
         self.analyzer = analyzing.get_analyzer()
         analyzing.close()
-        self.generator, self.mapper = j.BagOfWords(), j.ObjectMapper()
+        self.generator = j.BagOfWords()
 
-    def hits(self, query, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Positions (in sorted doc-id order) and float32 scores of Lucene's top n, parsed from
-        Jackson's JSON of TopDocs (`{"totalHits":...,"scoreDocs":[{"score":S,"doc":D,"shardIndex":-1},...]}`)."""
-        text = self.mapper.writeValueAsString(self.searcher.search(query, n))
-        body = text[text.index('"scoreDocs":[') + 13 : text.rindex("]")]
-        if not body:
-            return np.empty(0, np.int64), np.empty(0, np.float32)
-        flat = body.replace('{"score":', "").replace(',"doc":', ",").replace(',"shardIndex":-1}', "").split(",")
-        values = np.array(flat, dtype=np.float64)
-        return self.position[values[1::2].astype(np.int64)], values[0::2].astype(np.float32)
+    def query(self, text: str):
+        """The bag-of-words Lucene query of a text."""
+        return self.generator.buildQuery(FIELD, self.analyzer, text)
 
-    def scored(self, query, n: int, k: int) -> dict[str, float]:
-        """Anserini's top k of a query (doc id -> score): Lucene's hits re-fetched until no tie
-        straddles the cut, ordered by score then id, scored as `anserini_scores`."""
-        positions, scores = self.hits(query, n)
-        while len(scores) == n and n > k and scores[-1] == scores[k - 1]:
-            n *= 2
-            positions, scores = self.hits(query, n)
-        order = np.lexsort((positions, -scores))[:k]
-        return dict(zip(self.ids[positions[order]].tolist(), anserini_scores(scores[order])))
+    def search(self, queries: Sequence, depths: Sequence[int]) -> list[dict[str, float]]:
+        """Anserini's top depths[i] of each Lucene query (doc id -> score): Lucene's hits, fetched
+        deeper in Java until no tie straddles the cut, ordered by score then id, scored as
+        `anserini_scores`."""
+        flat = np.asarray(java().LuceneHits.search(self.searcher, list(queries), [int(k) for k in depths], self.threads))
+        bounds = flat[: len(queries) + 1].astype(np.int64)
+        found = []
+        for i, k in enumerate(depths):
+            pairs = flat[bounds[i] : bounds[i + 1]].reshape(-1, 2)
+            positions, scores = self.position[pairs[:, 0].astype(np.int64)], pairs[:, 1].astype(np.float32)
+            order = np.lexsort((positions, -scores))[: max(k, 0)]
+            found.append(dict(zip(self.ids[positions[order]].tolist(), anserini_scores(scores[order]))))
+        return found
 
-    def top(self, text: str, k: int) -> dict[str, float]:
-        """The top k documents of a query text."""
-        if k <= 0:
-            return {}
-        return self.scored(self.generator.buildQuery(FIELD, self.analyzer, text), k + 1, k)
+    def search_all(self, queries: Sequence, depths: Sequence[int], index: LuceneIndex, label: str) -> list[dict[str, float]]:
+        """`search` in batches under a progress bar; a Java failure names the index folder."""
+        from jnius import JavaException
+
+        found: list[dict[str, float]] = []
+        try:
+            with progress() as bar:
+                job = bar.add_task(label, total=len(queries))
+                for first in range(0, len(queries), self.BATCH):
+                    found += self.search(queries[first : first + self.BATCH], depths[first : first + self.BATCH])
+                    bar.advance(job, min(self.BATCH, len(queries) - first))
+        except JavaException as e:
+            raise IfirError(f"Anserini could not search {index.dir} ({e}); delete that folder to rebuild it.") from None
+        return found
 
     def close(self) -> None:
         self.reader.close()
@@ -146,39 +162,12 @@ class BM25:
         queries = query_texts(self.meta, queries)
         index = self.index(corpus)
         t0 = time.perf_counter()
-        searcher = BagOfWordsSearch(index, self.k1, self.b)
+        searcher = BagOfWordsSearch(index, self.k1, self.b, threads=self.threads)
         qids = list(queries)
-        found: list[dict[str, float]] = [{} for _ in qids]
-        errors: list[BaseException] = []
-
-        def work(first: int) -> None:  # Lucene runs outside the GIL, so threads search in parallel
-            from jnius import detach
-
-            try:
-                for i in range(first, len(qids), self.threads):
-                    found[i] = searcher.top(queries[qids[i]], top_k)
-                    bar.advance(job)
-            except BaseException as e:  # noqa: BLE001  (re-raised in the calling thread)
-                errors.append(e)
-            finally:
-                detach()
-
         try:
-            with progress() as bar:
-                job = bar.add_task("BM25: searching", total=len(qids))
-                workers = [threading.Thread(target=work, args=(i,)) for i in range(min(self.threads, len(qids)))]
-                for w in workers:
-                    w.start()
-                for w in workers:
-                    w.join()
+            found = searcher.search_all([searcher.query(queries[q]) for q in qids], [top_k] * len(qids), index, "BM25: searching")
         finally:
             searcher.close()
-        if errors:
-            from jnius import JavaException
-
-            if isinstance(errors[0], JavaException):
-                raise IfirError(f"Anserini could not search {index.dir} ({errors[0]}); delete that folder to rebuild it.") from None
-            raise errors[0]
         run: Run = dict(zip(qids, found))
         self.timings["search_s"] += time.perf_counter() - t0
         return run
@@ -192,25 +181,23 @@ class BM25:
         t0 = time.perf_counter()
         j = java()
         position = {doc_id: i for i, doc_id in enumerate(index.ids)}
-        searcher = BagOfWordsSearch(index, self.k1, self.b)
-        run: Run = {}
+        searcher = BagOfWordsSearch(index, self.k1, self.b, threads=self.threads)
         try:
-            with progress() as bar:
-                job = bar.add_task("BM25: scoring candidates", total=len(candidates))
-                for qid, docs in candidates.items():
-                    missing = [d for d in docs if d not in position]
-                    if missing:
-                        raise IfirError(f"Candidate '{missing[0]}' of query '{qid}' is not in the corpus.")
-                    ids = j.ArrayList()
-                    for d in docs:
-                        ids.add(j.BytesRef(index.lucene_id(position[d]).encode()))
-                    query = j.BooleanQueryBuilder()
-                    query.add(searcher.generator.buildQuery(FIELD, searcher.analyzer, queries[qid]), j.Occur.MUST)
-                    query.add(j.TermInSetQuery(ID_FIELD, ids), j.Occur.FILTER)
-                    n = max(len(docs), 1)
-                    run[qid] = {d: 0.0 for d in docs} | searcher.scored(query.build(), n, n)
-                    bar.advance(job)
+            lucene_queries = []
+            for qid, docs in candidates.items():
+                missing = [d for d in docs if d not in position]
+                if missing:
+                    raise IfirError(f"Candidate '{missing[0]}' of query '{qid}' is not in the corpus.")
+                ids = j.ArrayList()
+                for d in docs:
+                    ids.add(j.BytesRef(index.lucene_id(position[d]).encode()))
+                query = j.BooleanQueryBuilder()
+                query.add(searcher.query(queries[qid]), j.Occur.MUST)
+                query.add(j.TermInSetQuery(ID_FIELD, ids), j.Occur.FILTER)
+                lucene_queries.append(query.build())
+            found = searcher.search_all(lucene_queries, [len(docs) for docs in candidates.values()], index, "BM25: scoring candidates")
         finally:
             searcher.close()
+        run: Run = {qid: {d: 0.0 for d in docs} | hits for (qid, docs), hits in zip(candidates.items(), found)}
         self.timings["rerank_s"] += time.perf_counter() - t0
         return run

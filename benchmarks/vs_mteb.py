@@ -3,6 +3,11 @@ each as a whole fresh process, cold and warm; prints wall times, their ratios an
 
     pip install mteb        # for this benchmark only; the harness does not need it
     python benchmarks/vs_mteb.py [--data ../shared/data/msmarco-5k] [--batch-size 32] [--device cpu]
+        [--backend openvino --quantize int8]
+
+`--backend` / `--quantize` pick the harness's CPU backend (needs the `cpu` extra in the same
+environment as mteb); mteb runs its default (torch) either way. A cold harness run then includes
+the one-off export, as a user's first run does.
 
 mteb reads the folder through a custom `AbsTaskRetrieval` (corpus, queries and qrels filled in
 `load_data`), as it evaluates any local retrieval set offline. Runs, in this order:
@@ -84,6 +89,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "msmarco-5k")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--backend", default="torch", help="The harness's backend: torch, onnx, openvino.")
+    parser.add_argument("--quantize", default=None, help="The harness's quantization: int8.")
     parser.add_argument("--side", choices=["mteb"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -97,12 +104,14 @@ def main() -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "PYTHONPATH": str(REPO)}  # fmt: skip
     data = args.data.resolve()
-    print(f"{data.name}: bundled all-MiniLM-L6-v2, batch {args.batch_size}, {args.device}, "
+    backend = args.backend + (f" {args.quantize}" if args.quantize else "")
+    print(f"{data.name}: bundled all-MiniLM-L6-v2, batch {args.batch_size}, {args.device}, harness backend {backend} (mteb: torch), "
           f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         ours = [sys.executable, "-m", "harness.cli", "run", "--model", "minilm", "--tasks", str(data), "--batch-size",
-                str(args.batch_size), "--device", args.device, "--cache-dir", str(tmp / "cache"), "--output", str(tmp / "results")]  # fmt: skip
+                str(args.batch_size), "--device", args.device, "--cache-dir", str(tmp / "cache"), "--output", str(tmp / "results"),
+                "--backend", args.backend] + (["--quantize", args.quantize] if args.quantize else [])  # fmt: skip
         theirs = [sys.executable, __file__, "--side", "mteb", "--data", str(data), "--out", str(tmp / "mteb"),
                   "--batch-size", str(args.batch_size), "--device", args.device]  # fmt: skip
         times, ndcg = {}, {}

@@ -193,6 +193,35 @@ def test_ties_at_the_cut_follow_anserini(tmp_path):
     assert list(run["c"]) == ["x2"]
 
 
+def test_tie_scores_by_hand():
+    """Anserini's ScoreTiesAdjusterReranker, worked by hand: ties (after rounding to 1e-4) step down
+    1e-6 each; a hit 1e-4 or less below a lowered tie continues the run; 150 ties lower the last one
+    so far that a score two steps (2e-4) below still continues it, and the next gap starts afresh."""
+    import numpy as np
+
+    from baselines.bm25 import anserini_scores
+
+    assert anserini_scores(np.array([5.00001, 5.0, 4.99996, 4.9999, 3.0], np.float32)) == [5.0, 4.999999, 4.999998, 4.999897, 3.0]
+    scores = anserini_scores(np.array([2.0] * 150 + [1.9998, 1.9], np.float32))
+    assert scores[:3] == [2.0, 1.999999, 1.999998] and scores[149] == 1.999851
+    assert scores[150:] == [round(1.9998 - 150e-6, 6), 1.9]
+    assert anserini_scores(np.array([], np.float32)) == []
+
+
+@pytest.mark.skipif(not __import__("shutil").which("javac"), reason="needs a JDK's javac (Debian: openjdk-17-jdk-headless)")
+def test_java_helper_class_is_built_from_its_source(tmp_path):
+    """baselines/java/ifir/LuceneHits.class is what its .java beside it compiles to (a stale class
+    after an edit of the source fails here); rebuild: javac --release 17 -d baselines/java <source>."""
+    import subprocess
+
+    from baselines.lucene import HELPERS
+
+    source = HELPERS / "ifir" / "LuceneHits.java"
+    subprocess.run(["javac", "--release", "17", "-d", str(tmp_path), str(source)], check=True, capture_output=True)
+    assert (tmp_path / "ifir" / "LuceneHits.class").read_bytes() == (HELPERS / "ifir" / "LuceneHits.class").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "ifir").iterdir()) == ["LuceneHits.class"]
+
+
 def test_run_equals_anserini_run_file(scifact, scifact_result, tmp_path):
     """The in-process search gives SearchCollection's own run file on SciFact: same documents,
     same scores (as printed), same order, for all 300 queries."""
