@@ -4,18 +4,23 @@ sentence-transformers model that `ifir-bench run --model <out>` scores."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 import shutil
 import time
 from pathlib import Path
 
 from harness.errors import IfirError
+from harness.fileio import atomic_write_json
 
 from dualview_trainer.config import Config
 from dualview_trainer.loss import make_loss
 from dualview_trainer.pairing import PairBatchSampler
 
 CHECKPOINTS = "checkpoints"
+RUN_IDENTITY = "run.json"  # in the checkpoints folder: what its checkpoints were trained on
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -76,6 +81,47 @@ def training_arguments(cfg: Config, output_dir: Path, *, seed: int, max_steps: i
     )
 
 
+def run_identity(rows: list[dict], cfg: Config, *, seed: int, max_steps: int | None) -> dict:
+    """What a checkpoint's training depends on: the rows (a digest), the model and training
+    settings, the seed and the step limit."""
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+    return {"rows": f"sha256:{digest}", "n_rows": len(rows), "model": dataclasses.asdict(cfg.model),
+            "training": dataclasses.asdict(cfg.training), "seed": seed, "max_steps": int(max_steps) if max_steps else None}
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out |= _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v}
+    return out
+
+
+def check_resume(ckpt_dir: Path, identity: dict) -> str | None:
+    """The checkpoint to resume from, if any; an error when it was trained on other rows or
+    settings (resuming would mix two runs into one model), naming what changed."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    path = ckpt_dir / RUN_IDENTITY
+    if last is None:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, identity)
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = None
+    then, now = _flat(saved) if isinstance(saved, dict) else {}, _flat(json.loads(json.dumps(identity)))
+    changed = [f"{k}: {then.get(k)!r} -> {now[k]!r}" for k in now if then.get(k) != now[k]]
+    if changed:
+        what = "; ".join(changed[:4]) + (f"; and {len(changed) - 4} more" if len(changed) > 4 else "")
+        if saved is None:
+            what = f"{path} is missing or damaged, so they may come from other settings"
+        raise IfirError(f"{ckpt_dir} holds checkpoints of a run with other rows or settings ({what}): delete that folder "
+                        "to train from the start with these settings, or use another --out.")
+    return last
+
+
 def train_model(rows: list[dict], cfg: Config, out_dir: Path, *, base_path: str, seed: int,
                 max_steps: int | None = None, callbacks: list | None = None) -> dict:
     """Train on `rows` (anchor, positive, negative, label=group) and save the model in `out_dir`.
@@ -85,11 +131,10 @@ def train_model(rows: list[dict], cfg: Config, out_dir: Path, *, base_path: str,
     import datasets
     import torch
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
-    from transformers.trainer_utils import get_last_checkpoint
 
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / CHECKPOINTS
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    last = check_resume(ckpt_dir, run_identity(rows, cfg, seed=seed, max_steps=max_steps))
     if cfg.training.bf16 and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
         raise IfirError("This config trains in bf16, which needs a GPU that supports it: use --config cpu (or a config with bf16 = false).")
     model = SentenceTransformer(base_path, trust_remote_code=cfg.model.trust_remote_code)
@@ -101,7 +146,6 @@ def train_model(rows: list[dict], cfg: Config, out_dir: Path, *, base_path: str,
                               prompts=base_prompts(model))
     loss = make_loss(model, cfg.training)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks or [])
-    last = get_last_checkpoint(str(ckpt_dir))
     start_step = int(last.rsplit("-", 1)[-1]) if last else 0
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=last)

@@ -504,6 +504,15 @@ def test_training_resumes_after_an_interruption(shared_data, tmp_path):
     with pytest.raises(Crash):
         train_model(rows, cfg, out, base_path=base_path, seed=0, callbacks=[CrashAtStep3()])
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    # resuming with another learning rate, or other rows, would mix two runs into one model: refused
+    other = _tiny_cfg(learning_rate=5e-5)
+    assert other.training.learning_rate != cfg.training.learning_rate
+    with pytest.raises(IfirError, match="training.learning_rate") as e:
+        train_model(rows, other, out, base_path=base_path, seed=0)
+    assert "delete that folder" in str(e.value)
+    with pytest.raises(IfirError, match="rows"):
+        train_model(rows[:8], cfg, out, base_path=base_path, seed=0)
+    assert (out / "checkpoints" / "checkpoint-2").is_dir()
     result = train_model(rows, cfg, out, base_path=base_path, seed=0)
     assert result["resumed_from"].endswith("checkpoint-2")
     assert result["steps"] == 4  # 16 rows / 4 per batch, one epoch
