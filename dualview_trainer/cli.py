@@ -8,6 +8,11 @@ from pathlib import Path
 
 import click
 
+from dualview_trainer.config import LOSSES
+
+LOSS_OPTION = click.option("--loss", type=click.Choice(LOSSES), default=None,
+                           help="Overrides training.loss: pair-aware (masks the other view's copies) or mnrl (unmasked, the ablation).")
+
 
 def llm_overrides(llm: str | None) -> dict:
     """`--llm none` selects the contrast backend; any other `--llm` the LLM backend with that model."""
@@ -37,8 +42,7 @@ def llm_overrides(llm: str | None) -> dict:
 @click.option("--batch-size", type=int, default=None, help="Overrides per_device_train_batch_size.")
 @click.option("--general-fraction", type=float, default=None,
               help="Overrides training.general_fraction: this share of the budget is instruction-free rows (query alone -> positive).")
-@click.option("--loss", type=click.Choice(["pair-aware", "mnrl"]), default=None,
-              help="Overrides training.loss: pair-aware (masks the other view's copies) or mnrl (unmasked, the ablation).")
+@LOSS_OPTION
 @click.option("--stop-after", type=click.Choice(["synthesis"]), default=None, help="Only synthesize (e.g. before a multi-GPU launch).")
 def train_dualview(source, out, budget, mix, config, seed, base_model, llm, llm_base_url, llm_model, no_judge,
                    synthesis_file, max_candidates, max_steps, epochs, batch_size, general_fraction, loss, stop_after):
@@ -91,8 +95,7 @@ def experiment():
 @click.option("--epochs", type=float, default=None, help="Overrides the config's training.num_train_epochs.")
 @click.option("--general-fraction", type=float, default=None,
               help="Overrides training.general_fraction: this share of every budget is instruction-free rows (query alone -> positive), the same for every mix.")
-@click.option("--loss", type=click.Choice(["pair-aware", "mnrl"]), default=None,
-              help="Overrides training.loss: pair-aware (masks the other view's copies) or mnrl (unmasked, the ablation).")
+@LOSS_OPTION
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Encoding batch size at evaluation.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding cache (default as for `ifir-bench run`).")
 def matched_budget(source, out, budgets, seeds, mixes, eval_tasks, config, llm, llm_base_url, llm_model, learning_rate, epochs,

@@ -24,6 +24,9 @@ class ModelConfig:
     trust_remote_code: bool = False
 
 
+LOSSES = ("pair-aware", "mnrl")
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     per_device_train_batch_size: int = 16
@@ -45,7 +48,7 @@ class TrainingConfig:
     general_fraction: float = 0.0
     """Share of every budget given to instruction-free rows (the query alone prefers the positive),
     the same for every mix, so budgets stay matched; 0 trains on the mix alone."""
-    loss: Literal["pair-aware", "mnrl"] = "pair-aware"
+    loss: Literal[LOSSES] = "pair-aware"
     """`pair-aware`: GradCache InfoNCE that masks the other view's copies of a row's own documents;
     `mnrl`: sentence-transformers' CachedMultipleNegativesRankingLoss unmasked (the ablation)."""
 
