@@ -82,6 +82,7 @@ class BagOfWordsSearch:
         self.ids = np.array(index.ids, dtype=object)
         self.position = index.positions()
         self.threads = threads
+        self.dir = index.dir
         self.reader = open_reader(index.dir)
         self.searcher = j.IndexSearcher(self.reader)
         self.searcher.setSimilarity(j.BM25Similarity(k1, b))
@@ -108,7 +109,7 @@ class BagOfWordsSearch:
             found.append(dict(zip(self.ids[positions[order]].tolist(), anserini_scores(scores[order]))))
         return found
 
-    def search_all(self, queries: Sequence, depths: Sequence[int], index: LuceneIndex, label: str) -> list[dict[str, float]]:
+    def search_all(self, queries: Sequence, depths: Sequence[int], label: str) -> list[dict[str, float]]:
         """`search` in batches under a progress bar; a Java failure names the index folder."""
         from jnius import JavaException
 
@@ -120,7 +121,7 @@ class BagOfWordsSearch:
                     found += self.search(queries[first : first + self.BATCH], depths[first : first + self.BATCH])
                     bar.advance(job, min(self.BATCH, len(queries) - first))
         except JavaException as e:
-            raise IfirError(f"Anserini could not search {index.dir} ({e}); delete that folder to rebuild it.") from None
+            raise IfirError(f"Anserini could not search {self.dir} ({e}); delete that folder to rebuild it.") from None
         return found
 
     def close(self) -> None:
@@ -165,7 +166,7 @@ class BM25:
         searcher = BagOfWordsSearch(index, self.k1, self.b, threads=self.threads)
         qids = list(queries)
         try:
-            found = searcher.search_all([searcher.query(queries[q]) for q in qids], [top_k] * len(qids), index, "BM25: searching")
+            found = searcher.search_all([searcher.query(queries[q]) for q in qids], [top_k] * len(qids), "BM25: searching")
         finally:
             searcher.close()
         run: Run = dict(zip(qids, found))
@@ -195,7 +196,7 @@ class BM25:
                 query.add(searcher.query(queries[qid]), j.Occur.MUST)
                 query.add(j.TermInSetQuery(ID_FIELD, ids), j.Occur.FILTER)
                 lucene_queries.append(query.build())
-            found = searcher.search_all(lucene_queries, [len(docs) for docs in candidates.values()], index, "BM25: scoring candidates")
+            found = searcher.search_all(lucene_queries, [len(docs) for docs in candidates.values()], "BM25: scoring candidates")
         finally:
             searcher.close()
         run: Run = {qid: {d: 0.0 for d in docs} | hits for (qid, docs), hits in zip(candidates.items(), found)}
