@@ -148,6 +148,7 @@ class SentenceTransformerEncoder:
             raise IfirError("--quantize int8 needs --backend onnx or --backend openvino (the torch backend encodes in float).")
         self._pool = None
         self._model = None
+        self._kept_meta: dict | None = None  # the facts read from the cache, checked when the model loads
         self.layer_norm = layer_norm
         self._settings = {
             "path": str(path), "name": name, "revision": revision, "query_template": query_template, "spec": spec or name,
@@ -179,7 +180,7 @@ class SentenceTransformerEncoder:
         """The sentence-transformers model, loaded on first use."""
         if self._model is None:
             self._model = self._load()
-            if getattr(self, "_kept_meta", None) is not None and self._meta_of(self._model).to_dict() != self._kept_meta:
+            if self._kept_meta is not None and self._meta_of(self._model).to_dict() != self._kept_meta:
                 raise IfirError(f"{self._settings['path']} no longer gives the model facts kept in {self._kept}: "
                                 "delete that file and run again.")
         return self._model
