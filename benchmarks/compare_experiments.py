@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dualview_trainer.experiment import PROBE, _headline, _per_query  # noqa: E402
+from dualview_trainer.experiment import PROBE, _per_query, seed_mean  # noqa: E402
 from harness.errors import IfirError  # noqa: E402
 from harness.results import load_result  # noqa: E402
 from leaderboard.stats import compare  # noqa: E402
 
 
-def collect(folder: Path, mix: str, budget: int) -> dict[str, list[tuple[float, dict[str, float]]]]:
-    """task -> [(headline, per-query values)] over the seeds of (mix, budget) in one experiment folder."""
+def collect(folder: Path, mix: str, budget: int) -> dict[str, list[dict[str, float]]]:
+    """task -> per-query values of each seed of (mix, budget) in one experiment folder."""
     out: dict[str, list] = {}
     for path in sorted((folder / "results").rglob("*.json")):
         try:
@@ -34,17 +33,12 @@ def collect(folder: Path, mix: str, budget: int) -> dict[str, list[tuple[float, 
             continue
         card = result["model"].get("extra", {}).get("training_card")
         if card and card["data"]["mix"] == mix and card["data"]["budget"] == budget:
-            out.setdefault(result["task"]["name"], []).append((_headline(result), _per_query(result)))
+            out.setdefault(result["task"]["name"], []).append(_per_query(result))
     for path in sorted((folder / "probe").glob(f"{mix}-b{budget}-s*.json")):
         probe = json.loads(path.read_text(encoding="utf-8"))
         acc = probe["accuracy"]
-        out.setdefault(PROBE, []).append((acc["both_views"], {str(i): float(v) for i, v in zip(probe["ids"], acc["per_pair"])}))
+        out.setdefault(PROBE, []).append({str(i): float(v) for i, v in zip(probe["ids"], acc["per_pair"])})
     return out
-
-
-def seed_mean(runs: list[tuple[float, dict[str, float]]]) -> dict[str, float]:
-    qids = set.intersection(*(set(p) for _, p in runs))
-    return {q: statistics.fmean(p[q] for _, p in runs) for q in qids}
 
 
 def main() -> None:

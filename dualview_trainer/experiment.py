@@ -178,6 +178,12 @@ def _per_query(result: dict) -> dict[str, float]:
     return result["per_query"][result["task"]["main_measure"]]
 
 
+def seed_mean(per_query: list[dict[str, float]]) -> dict[str, float]:
+    """Per-query values averaged over seeds, on the queries every seed scored (what the paired tests compare)."""
+    qids = set.intersection(*(set(p) for p in per_query))
+    return {q: statistics.fmean(p[q] for p in per_query) for q in qids}
+
+
 def _measure(result: dict) -> str:
     return "p-MRR" if result["task"]["kind"] == "instruction-reranking" else result["task"]["main_measure"]
 
@@ -241,9 +247,7 @@ def summarize(results_root: Path, opts: ExperimentOptions, base_spec: str, probe
                 values = [_headline(r) for r in got]
                 measures[t] = {"measure": _measure(got[0]), "mean": statistics.fmean(values),
                                "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values}
-                per_q = [_per_query(r) for r in got]
-                qids = set.intersection(*(set(p) for p in per_q))
-                seed_means.setdefault(mix, {})[t] = {q: statistics.fmean(p[q] for p in per_q) for q in qids}
+                seed_means.setdefault(mix, {})[t] = seed_mean([_per_query(r) for r in got])
             if measures:
                 rows.append({"budget": budget, "mix": mix, "n_seeds": len(keys), "measures": measures})
         for other in [m for m in opts.mixes if m != "dual-view"] + ["base"]:
