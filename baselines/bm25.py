@@ -7,6 +7,7 @@ colons, parentheses or `AND`/`OR` in a query or instruction are plain words. Can
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,10 @@ def parse_params(arg: str) -> dict[str, float]:
             params[key.strip()] = float(value)
         except ValueError:
             raise IfirError(f"Bad BM25 parameter '{item}': '{value}' is not a number.") from None
+    if not (0 <= params["k1"] < math.inf):
+        raise IfirError(f"Bad BM25 parameter k1={params['k1']:g}: k1 is a finite number of at least 0 (Lucene's BM25Similarity), e.g. 0.9.")
+    if not 0 <= params["b"] <= 1:
+        raise IfirError(f"Bad BM25 parameter b={params['b']:g}: b is between 0 and 1 (Lucene's BM25Similarity), e.g. 0.4.")
     return params
 
 
@@ -99,7 +104,8 @@ class BagOfWordsSearch:
         """Anserini's top depths[i] of each Lucene query (doc id -> score): Lucene's hits, fetched
         deeper in Java until no tie straddles the cut, ordered by score then id, scored as
         `anserini_scores`."""
-        flat = np.asarray(java().LuceneHits.search(self.searcher, list(queries), [int(k) for k in depths], self.threads))
+        depths = [min(int(k), len(self.ids)) for k in depths]  # Lucene allocates a queue of the depth asked
+        flat = np.asarray(java().LuceneHits.search(self.searcher, list(queries), depths, self.threads))
         bounds = flat[: len(queries) + 1].astype(np.int64)
         found = []
         for i, k in enumerate(depths):
@@ -130,6 +136,8 @@ class BagOfWordsSearch:
 
 class BM25:
     """A `Retriever` and `Reranker`; `timings["indexes_built"]` counts the indexes it built (0: all reused)."""
+
+    check_arg = staticmethod(parse_params)  # `check_spec` refuses bad settings before any model loads
 
     def __init__(self, arg: str = "", *, cache_dir: Path | None = None, threads: int | None = None):
         params = parse_params(arg)

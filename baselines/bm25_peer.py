@@ -71,6 +71,13 @@ class BM25s:
     in memory; each corpus is indexed once per process.
     """
 
+    @staticmethod
+    def check_arg(arg: str) -> None:
+        """Refuses bad settings (`check_spec`, before any model loads)."""
+        from baselines.bm25 import parse_params
+
+        parse_params(arg)
+
     def __init__(self, arg: str = ""):
         import bm25s
 

@@ -3,8 +3,10 @@ scoring (query with instruction, document) pairs; needs a first stage or a task'
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from harness.errors import IfirError
 from harness.models.locate import locate_model
@@ -13,6 +15,26 @@ from harness.progress import progress
 from harness.types import Document, Query, Run
 
 PROGRESS_CHUNK = 1024  # pairs per progress step; predict() batches within it
+
+
+@contextmanager
+def load_reports() -> Iterator[list[str]]:
+    """The messages transformers logs while a model loads, whatever its verbosity: its report of
+    weights missing from the checkpoint and newly initialized ("LOAD REPORT" since transformers 5,
+    "Some weights ... are newly initialized" before)."""
+    logger = logging.getLogger("transformers.modeling_utils")
+    reports: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: reports.append(record.getMessage())
+    level = logger.level
+    if not logger.isEnabledFor(logging.WARNING):
+        logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield reports
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 class CrossEncoderReranker:
@@ -26,10 +48,16 @@ class CrossEncoderReranker:
         folder, name, revision = locate_model(
             path_or_hub_id, kind="cross-encoder model", required=("config.json",), option="cross-encoder:FOLDER"
         )
+        from safetensors import SafetensorError
+
         try:
-            self.model = CrossEncoder(folder, device=device)
-        except (OSError, ValueError) as e:
+            with load_reports() as reports:
+                self.model = CrossEncoder(folder, device=device)
+        except (OSError, ValueError, SafetensorError) as e:
             raise IfirError(f"Could not load a cross-encoder from '{path_or_hub_id}': {e}") from None
+        if any("newly initialized" in r for r in reports):
+            raise IfirError(f"{folder} is no trained cross-encoder: transformers initialised its classification head at random "
+                            f"while loading it (weights missing from the checkpoint), so its scores would be noise.")
         if self.model.num_labels != 1:
             raise IfirError(f"'{path_or_hub_id}' outputs {self.model.num_labels} labels; a reranker must output one relevance score.")
         self.batch_size = batch_size

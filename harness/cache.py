@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.fileio import atomic_write_bytes, atomic_write_json
+from harness.fileio import atomic_write_bytes, atomic_write_json, disk_space
 from harness.console import warning
 from harness.progress import console
 
@@ -211,7 +211,7 @@ class VectorStore:
         if self.dim is None:
             self.dim = emb.shape[1]
         data = memoryview(emb).cast("B")
-        with open(self.dir / "vectors.f32", "r+b") as f:
+        with disk_space(self.dir), open(self.dir / "vectors.f32", "r+b") as f:
             f.seek(self.done * 4 * self.dim)
             f.write(data)
             f.truncate()

@@ -151,6 +151,17 @@ def shard_of(grid: list, shard: tuple[int, int] | None) -> list:
     return grid[(k - 1) * len(grid) // n : k * len(grid) // n]
 
 
+MAX_INT = 2**31 - 1  # the largest depth or batch that every backend (Java's int, torch) takes
+
+
+def failure(e: Exception) -> str:
+    """One line for a failed model or run: an IfirError's sentence, else the exception a model's own code
+    raised, by type (IFIR_BENCH_DEBUG=1 re-raises it, with its traceback)."""
+    if os.environ.get("IFIR_BENCH_DEBUG") and not isinstance(e, IfirError):
+        raise e
+    return str(e) if isinstance(e, IfirError) else f"{type(e).__name__}: {e}"
+
+
 NOTES = {
     "reused": " (existing result; --overwrite to recompute)",
     "replaced": " (replaced a result made from other data or model settings)",
@@ -176,14 +187,16 @@ def evaluate_all(loaded: dict, grid: list[tuple[str, str]], options, *, split: s
             continue
         for message in task.meta.get("warnings", ()):
             warning(message)
-        for model, load_s in (loaded[s] for s, n in grid if n == name):
+        for model, load_s in (loaded[s] for s, n in grid if n == name and s in loaded):
             try:
                 path, result, status = run_and_save(model, task, options, load_seconds=load_s)
-            except IfirError as e:
-                error(f"{model.meta.name} on {task.name}: {e}")
+            except Exception as e:  # one model's failure (a plugin's own code included): the other runs go on
+                error(f"{model.meta.name} on {task.name}: {failure(e)}")
                 failed.append(f"{model.meta.name} on {task.name}")
                 continue
             say(f"{model.meta.name} on {task.name}: {path}{NOTES.get(status, '')}")
+            for message in result.get("warnings", ()):
+                warning(f"{model.meta.name} on {task.name}: {message}")
             if options.paraphrases and paraphrase_summary(result):
                 say(paraphrase_summary(result))
             results.append(result)
@@ -208,10 +221,10 @@ def takes_backend(model, backend: str, quantize: str | None) -> bool:
 @click.option("--doc-prompt", default=None, help="Prompt prepended to documents, replacing the model's own ('' for none).")
 @click.option("--backend", type=click.Choice(["torch", "onnx", "openvino"]), default="torch", show_default=True, help="Inference backend of sentence-transformers models; onnx / openvino run on the CPU (pip install 'ifir-bench[cpu]').")
 @click.option("--quantize", type=click.Choice(["int8"]), default=None, help="int8 weights with --backend onnx (dynamic) or openvino (weight-only); exported once into the cache.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Texts encoded per batch.")
+@click.option("--batch-size", type=click.IntRange(1, MAX_INT), default=32, show_default=True, help="Texts encoded per batch.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:0 or several: cuda:0,cuda:1 (multi-process encoding).")
-@click.option("--top-k", type=click.IntRange(min=1), default=1000, show_default=True, help="Depth of full retrieval.")
-@click.option("--rerank-depth", type=click.IntRange(min=1), default=100, show_default=True, help="Documents each later pipeline stage reranks.")
+@click.option("--top-k", type=click.IntRange(1, MAX_INT), default=1000, show_default=True, help="Depth of full retrieval.")
+@click.option("--rerank-depth", type=click.IntRange(1, MAX_INT), default=100, show_default=True, help="Documents each later pipeline stage reranks.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding and index cache (default $IFIR_BENCH_CACHE or ~/.cache/ifir-bench).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
 @click.option("--overwrite", is_flag=True, help="Recompute results that already exist.")
@@ -223,6 +236,8 @@ def run(models, tasks, output, split, measures, template, query_prompt, doc_prom
     """Evaluate models on tasks; one result file per (model, task) under --output."""
     import time
 
+    from harness.cache import default_cache_dir
+    from harness.fileio import check_folder_option
     from harness.metrics import parse_measures
     from harness.models import load_model
     from harness.models.registry import check_spec
@@ -251,6 +266,8 @@ def run(models, tasks, output, split, measures, template, query_prompt, doc_prom
     for spec in models:
         check_spec(spec)
     check_device(device)
+    check_folder_option(output, "--output")
+    check_folder_option(cache_dir or default_cache_dir(), "--cache-dir")
     grid = shard_of([(spec, name) for spec in dict.fromkeys(models) for name in dict.fromkeys(names)], shard)
     if shard:
         say(f"shard {shard[0]}/{shard[1]}: {len(grid)} of the (model, task) pairs")
@@ -260,14 +277,21 @@ def run(models, tasks, output, split, measures, template, query_prompt, doc_prom
         for spec in dict.fromkeys(s for s, _ in grid):
             with console.status(f"loading model {spec}"):
                 t0 = time.perf_counter()
-                model = load_model(
-                    spec, batch_size=batch_size, device=device, rerank_depth=rerank_depth, cache_dir=cache_dir,
-                    query_prompt=query_prompt, doc_prompt=doc_prompt, backend=backend, quantize=quantize,
-                )
+                try:
+                    model = load_model(
+                        spec, batch_size=batch_size, device=device, rerank_depth=rerank_depth, cache_dir=cache_dir,
+                        query_prompt=query_prompt, doc_prompt=doc_prompt, backend=backend, quantize=quantize,
+                    )
+                except Exception as e:  # one model's failure (a plugin's own constructor included): the others still run
+                    error(str(e) if isinstance(e, IfirError) else f"{spec} could not be loaded: {failure(e)}")
+                    failed.append(spec)
+                    continue
                 if (backend != "torch" or quantize) and not takes_backend(model, backend, quantize):
                     raise IfirError(f"--backend {backend} / --quantize {quantize} apply to sentence-transformers encoders, not to '{spec}'.")
                 loaded[spec] = model, round(time.perf_counter() - t0, 3)
-        results, failed = evaluate_all(loaded, grid, options, split=split)
+        if loaded:
+            results, failed_runs = evaluate_all(loaded, grid, options, split=split)
+            failed += failed_runs
     finally:
         for model, _ in loaded.values():
             getattr(model, "close", lambda: None)()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import IfirError, where
@@ -94,21 +96,49 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+@contextmanager
+def disk_space(folder: Path) -> Iterator[None]:
+    """A full disk (or quota) while writing into `folder` becomes one sentence naming the folder."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise IfirError(f"{folder}: no space left on its device ({e.strerror}); free some and run again "
+                        f"(everything written before is intact).") from None
+
+
+def check_folder_option(path: Path, option: str) -> None:
+    """`path` can be a folder to write into: it is one, or it can be made (no file in the way, the
+    nearest existing folder writable). Checked before any work, instead of a traceback after it."""
+    path = Path(path).expanduser()
+    for p in (path, *path.parents):
+        if not p.exists():
+            continue
+        if not p.is_dir():
+            where_ = "is a file" if p == path else f"is under {p}, which is a file"
+            raise IfirError(f"{option} {path} {where_}, not a folder.")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise IfirError(f"{option} {path}: {p} is not writable.")
+        return
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename: readers never see half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with disk_space(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -67,6 +67,8 @@ class Pipeline:
         self, corpus: Mapping[str, Document], queries: Mapping[str, Query], candidates: Mapping[str, Sequence[str]]
     ) -> Run:
         first = self.stages[0]
+        if not hasattr(first, "rerank"):
+            raise IfirError(f"Pipeline stage '{first.meta.name}' cannot rerank the task's candidates; put a reranker first.")
         return self._rerank_from(first.rerank(corpus, queries, candidates), corpus, queries)
 
 

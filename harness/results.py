@@ -6,6 +6,8 @@ Everything downstream (tables, the leaderboard) is rebuilt from these files alon
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import platform
 import shlex
@@ -143,7 +145,35 @@ def load_result(path: Path) -> dict:
     for part, keys in (("task", ("name", "kind")), ("model", ("name", "revision"))):
         if not isinstance(data[part], dict) or any(k not in data[part] for k in keys):
             raise IfirError(f"{path}: '{part}' needs {', '.join(keys)}.")
+    if not isinstance(data["metrics"], dict):
+        raise IfirError(f"{path}: 'metrics' is not an object.")
+    for part, name, value in _metric_values(data["metrics"]):
+        problem = metric_problem(name, value)
+        if problem:
+            raise IfirError(f"{path}: metric '{part}{name}' is {problem}.")
     return data
+
+
+def _metric_values(metrics: dict):
+    """(part, measure name, value) of every metric: part is "og/" or "changed/" for FollowIR's
+    figures against each qrels, else ""."""
+    for name, value in metrics.items():
+        if name in ("og", "changed") and isinstance(value, dict):
+            yield from ((f"{name}/", n, v) for n, v in value.items())
+        else:
+            yield "", name, value
+
+
+def metric_problem(name: str, value) -> str | None:
+    """Why `value` cannot be the value of measure `name` (None when it can): it is a finite number
+    (not a string, a boolean or NaN), in [-1, 1] for p-MRR, at least 0 for counts (ir_measures'
+    NumRet, NumRel, ...), in [0, 1] for every other measure."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"{json.dumps(value)}, not a finite number"
+    low, high = (-1, 1) if name == "p-MRR" else (0, math.inf) if name.startswith("Num") else (0, 1)
+    if not low <= value <= high:
+        return f"{value}, outside [{low}, {high}]" if high < math.inf else f"{value}, below {low}"
+    return None
 
 
 def find_results(root: Path) -> list[Path]:

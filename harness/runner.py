@@ -17,14 +17,14 @@ from pathlib import Path
 from harness.cache import EmbeddingCache, default_cache_dir
 from harness.errors import IfirError
 from harness.exclusions import exclusion_depth, without_excluded
-from harness.metrics import evaluate_measures, p_mrr
+from harness.metrics import evaluate_measures, group_means, main_per_query, p_mrr
 from harness.metrics.family import family_scores
 from harness.models.protocols import Encoder, ModelMeta, identity_hash
 from harness.paraphrases import keep_texts_in_memory, load_paraphrases, paraphrase_block
 from harness.pipeline import Pipeline
 from harness.ranking import TIE_RULE
 from harness.results import SCHEMA_VERSION, load_result, provenance, result_path, save_result
-from harness.search import DenseSearch
+from harness.search import CheckedSearch, DenseSearch
 from harness.types import CHANGED, OG, Run, Task, base_query_id
 
 DEFAULT_TOP_K = 1000
@@ -60,18 +60,23 @@ def embedding_cache_key(meta: ModelMeta) -> str:
 
 
 class TimedEncoder:
-    """An `Encoder` that times its own `encode` calls per kind: the result's encode phases."""
+    """An `Encoder` that times its own `encode` calls per kind: the result's encode phases. An encoder
+    that loads its model on first use (it has `load()`) is loaded first, timed apart as `load`."""
 
     def __init__(self, encoder: Encoder):
         self.encoder = encoder
         self.meta = encoder.meta
-        self.seconds = {"document": 0.0, "query": 0.0}
+        self.seconds = {"load": 0.0, "document": 0.0, "query": 0.0}
         self.texts = {"document": 0, "query": 0}
 
     def encode(self, texts: Sequence[str], *, kind: str, **kwargs):
         t0 = time.perf_counter()
+        if hasattr(self.encoder, "load"):
+            self.encoder.load()
+        t1 = time.perf_counter()
         out = self.encoder.encode(texts, kind=kind, **kwargs)
-        self.seconds[kind] += time.perf_counter() - t0
+        self.seconds["load"] += t1 - t0
+        self.seconds[kind] += time.perf_counter() - t1
         self.texts[kind] += len(texts)
         return out
 
@@ -81,12 +86,15 @@ class TimedEncoder:
 
 def as_searcher(model, options: RunOptions | None = None, **changes):
     """An object with `retrieve` and/or `rerank`, built with the run's options: encoders are
-    wrapped in a cached `DenseSearch`, and every stage of a pipeline likewise."""
+    wrapped in a cached `DenseSearch`, retrievers and rerankers in a `CheckedSearch` (what they
+    return is checked), and every stage of a pipeline likewise."""
     options = replace(options or RunOptions(), **changes)
     if isinstance(model, Pipeline):
         return model.with_options(lambda stage: as_searcher(stage, options))
-    if hasattr(model, "retrieve") or hasattr(model, "rerank"):
+    if isinstance(model, (DenseSearch, CheckedSearch)):
         return model
+    if hasattr(model, "retrieve") or hasattr(model, "rerank"):
+        return CheckedSearch(model)
     if isinstance(model, Encoder):
         root = options.cache_dir or default_cache_dir()
         cache = EmbeddingCache(root, embedding_cache_key(model.meta)) if options.use_cache else None
@@ -148,6 +156,18 @@ def score(task: Task, run: Run) -> tuple[dict, dict]:
     return {"p-MRR": metrics.pop("p-MRR"), **metrics}, {"p-MRR": per_query.pop("p-MRR"), **per_query}
 
 
+def run_warnings(task: Task, run: Run) -> list[str]:
+    """What a reader of the numbers must know about the run: judged queries it returned nothing for
+    (they score 0 on every measure, as trec_eval -c scores them; kaistAI's InstructIR code would skip
+    them and mteb would stop)."""
+    judged = [q for q, docs in task.qrels.items() if docs]
+    missing = [q for q in judged if not run.get(q)]
+    if not missing:
+        return []
+    return [f"{len(missing)} of {len(judged)} judged queries have no document in the run (e.g. '{missing[0]}'); "
+            f"they score 0 on every measure."]
+
+
 # ---- identity: everything that changes a result's numbers ----------------------------------
 
 
@@ -177,6 +197,7 @@ def data_fingerprint(task: Task) -> str:
         sorted((task.candidates or {}).items()),
         sorted((task.changed_docs or {}).items()),
         sorted((task.excluded or {}).items()),
+        sorted((task.groups or {}).items()),
         len(task.corpus),
     ):
         h.update(json.dumps(part, ensure_ascii=False).encode())
@@ -187,7 +208,10 @@ def result_identity(searcher, task: Task, options: RunOptions) -> dict:
     """Everything that changes the numbers of (model, task) under these options (CONTRACTS)."""
     identity = {
         "model": model_identity(searcher),
-        "task": {"name": task.name, "kind": task.kind, "data": data_fingerprint(task), "split": task.split},
+        "task": {"name": task.name, "kind": task.kind, "data": data_fingerprint(task), "split": task.split,
+                 # the family's scorer and main score decide the numbers too (only where a task has them,
+                 # so results of tasks without one keep their identity)
+                 **({"scorer": task.scorer} if task.scorer else {}), **({"main": task.main} if task.main else {})},
         "measures": list(task.measures),
         "tie_rule": TIE_RULE,
     }
@@ -292,6 +316,7 @@ def work_done(stages: list, before: list[dict]) -> list[dict]:
 def phases(searcher, work: list[dict], t_run: float, t_score: float, task: Task, load_seconds: float | None) -> tuple[dict, dict]:
     """(seconds per phase, throughput) of one run.
 
+    load: building the model, and loading one that loads on first use (in this run);
     encode_documents: embedding documents (dense) or building the index (BM25); encode_queries:
     embedding queries; search: the rest of producing the run (cache reads, scoring, top-k,
     reranking); score: the measures. Throughput counts only work done now (vectors read from the
@@ -300,12 +325,13 @@ def phases(searcher, work: list[dict], t_run: float, t_score: float, task: Task,
     index_s = sum(w.get("index_s", 0.0) for w in work)
     docs_s = sum(t.seconds["document"] for t in timers) + index_s
     queries_s = sum(t.seconds["query"] for t in timers)
-    seconds = {"load": load_seconds} if load_seconds is not None else {}
+    lazy_load_s = sum(t.seconds["load"] for t in timers)
+    seconds = {"load": (load_seconds or 0.0) + lazy_load_s} if load_seconds is not None or lazy_load_s else {}
     if timers or index_s:
         seconds["encode_documents"] = docs_s
     if timers:
         seconds["encode_queries"] = queries_s
-    seconds["search"] = max(t_run - docs_s - queries_s, 0.0)
+    seconds["search"] = max(t_run - lazy_load_s - docs_s - queries_s, 0.0)
     seconds["score"] = t_score
     throughput = {}
     n_docs = sum(t.texts["document"] for t in timers) + (len(task.corpus) if any(w.get("indexes_built") for w in work) else 0)
@@ -339,6 +365,7 @@ def _evaluate(searcher, task: Task, options: RunOptions, identity: dict, variant
         "metrics": metrics,
         "main_score": metrics[task.main_measure],
         "per_query": per_query,
+        **({"breakdown": group_means(main_per_query(task, per_query), task.groups)} if task.groups else {}),
         "provenance": provenance(options.command, seconds, options.device)
         | {
             "throughput": throughput,
@@ -348,6 +375,8 @@ def _evaluate(searcher, task: Task, options: RunOptions, identity: dict, variant
                         **_encoding_record(searcher, work, options)},
         },
     }
+    if warnings := run_warnings(task, run):
+        result["warnings"] = warnings
     if options.paraphrases:
         result["paraphrases"] = paraphrase_block(searcher, task, options.paraphrases, top_k=options.top_k)
     return result, run
@@ -382,21 +411,39 @@ def evaluate(model, task: Task, options: RunOptions | None = None, *, load_secon
         return _evaluate(searcher, task, options, identity, variant, load_seconds)
 
 
+def _stored(path: Path) -> dict | None:
+    """The result file at `path`, or None when there is none or it is unreadable (then it is recomputed)."""
+    if not path.exists():
+        return None
+    try:
+        return load_result(path)
+    except IfirError:
+        return None
+
+
 def run_and_save(model, task: Task, options: RunOptions, *, load_seconds: float | None = None) -> tuple[Path, dict, str]:
     """(result path, result, status): status is "computed", "reused" (a file with the same identity
-    existed) or "replaced" (the file there had another identity: other data or model state).
-    Default settings write `<model>/<revision>/<task>.json`; other settings add a hash of them."""
+    existed) or "replaced" (the file there had another identity: other data or model state of the
+    same task). Default settings write `<model>/<revision>/<task>.json`; other settings add a hash of
+    them. A result never replaces another task's: where the file holds a task of the same name from
+    another source (`a/tiny` and `b/tiny`, a folder and a hub task), this task is named
+    `<name>.<hash of its source>`, a name the result records, with a warning."""
     with _prepared(model, task, options) as (searcher, task, identity, variant):
-        path = result_path(options.output, model.meta.name, model.meta.revision, task.name, identity_hash(variant) if variant else None)
-        status = "computed"
-        if path.exists():
-            try:
-                old = load_result(path)
-            except IfirError:
-                old = None  # unreadable: compute again
-            if old is not None and serves(old, identity) and not options.overwrite:
-                return path, old, "reused"
-            status = "replaced" if old is not None and not options.overwrite else "computed"
+        settings = identity_hash(variant) if variant else None
+        path = result_path(options.output, model.meta.name, model.meta.revision, task.name, settings)
+        old, note = _stored(path), None
+        if old is not None and old["task"].get("source", task.source) != task.source:
+            note = (f"another task named '{task.name}' (from {old['task']['source']}) has its result in "
+                    f"{path.parent}; this one (from {task.source}) is saved under its own name.")
+            task = replace(task, name=f"{task.name}.{hashlib.sha256(task.source.encode()).hexdigest()[:8]}")
+            identity = result_identity(searcher, task, options)
+            path = result_path(options.output, model.meta.name, model.meta.revision, task.name, settings)
+            old = _stored(path)
+        if old is not None and serves(old, identity) and not options.overwrite:
+            return path, old, "reused"
+        status = "replaced" if old is not None and not options.overwrite else "computed"
         result, run = _evaluate(searcher, task, options, identity, variant, load_seconds)
+    if note:
+        result["warnings"] = [*result.get("warnings", []), note]
     save_result(path, result, run)
     return path, result, status

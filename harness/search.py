@@ -1,7 +1,10 @@
-"""Exact dense search for any `Encoder`: texts deduplicated, cached, encoded once, searched in chunks."""
+"""Where model output enters the harness: `DenseSearch` adapts an `Encoder` (texts deduplicated,
+cached, encoded once, searched exactly in chunks; every vector checked before it is stored), and
+`CheckedSearch` adapts a `Retriever` / `Reranker` (every run checked before anything uses it)."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -17,6 +20,8 @@ from harness.models.protocols import Encoder, query_texts
 from harness.progress import progress
 from harness.ranking import top_k as ranked_top_k
 from harness.types import Document, Query, Run
+
+_SCORE_TYPES = (float, int, np.floating, np.integer)
 
 CHARS_PER_TOKEN = 20
 HARD_CHARS_PER_TOKEN = 2000
@@ -164,14 +169,8 @@ class DenseSearch:
             try:
                 for start in range(0, len(texts), step):
                     batch = texts[start : start + step]
-                    emb = np.asarray(
-                        self.encoder.encode(batch, kind=kind, batch_size=self.batch_size, show_progress=False), dtype=np.float32
-                    )
-                    if emb.ndim != 2 or len(emb) != len(batch) or (store.dim and emb.shape[1] != store.dim):
-                        raise IfirError(
-                            f"'{self.meta.name}' returned vectors of shape {emb.shape} for {len(batch)} texts"
-                            f"{f' of dimension {store.dim}' if store.dim else ''}."
-                        )
+                    emb = self._checked(self.encoder.encode(batch, kind=kind, batch_size=self.batch_size, show_progress=False),
+                                        len(batch), kind, store.dim)
                     pending.append(emb)
                     bar.advance(job, len(batch))
                     if sum(map(len, pending)) >= self.shard_rows or time.monotonic() - last >= self.shard_seconds:
@@ -181,12 +180,37 @@ class DenseSearch:
                 if pending:
                     store.append(np.concatenate(pending))
 
+    def _checked(self, out, n: int, kind: str, dim: int | None) -> np.ndarray:
+        """One batch of vectors as the encoder returned them: n rows of finite float32 numbers, of the
+        store's dimension. Anything else is refused before it is stored, so it is never cached."""
+        plural = _PLURAL.get(kind, kind)
+        try:
+            emb = np.asarray(out)
+        except (TypeError, ValueError) as e:  # ragged lists
+            raise IfirError(f"'{self.meta.name}' returned {type(out).__name__} for {n} {plural}, not an array of numbers ({e}).") from None
+        if emb.dtype.kind not in "fiu":
+            raise IfirError(f"'{self.meta.name}' returned values of type {emb.dtype} for {n} {plural}, not an array of numbers.")
+        emb = emb.astype(np.float32, copy=False)
+        if emb.ndim != 2 or len(emb) != n or (dim and emb.shape[1] != dim):
+            raise IfirError(f"'{self.meta.name}' returned vectors of shape {emb.shape} for {n} texts{f' of dimension {dim}' if dim else ''}.")
+        bad = int((~np.isfinite(emb)).any(axis=1).sum())
+        if bad:
+            raise IfirError(f"'{self.meta.name}' returned {bad} {kind} vector(s) holding NaN or infinite values, of {n} {plural} "
+                            f"in one batch; nothing of that batch is kept or cached.")
+        return emb
+
+    def _same_dimension(self, docs: Embeddings, q: Embeddings) -> None:
+        if len(docs.rows) and len(q.rows) and docs.matrix.shape[1] != q.matrix.shape[1]:
+            raise IfirError(f"'{self.meta.name}' returned query vectors of dimension {q.matrix.shape[1]} and document vectors "
+                            f"of dimension {docs.matrix.shape[1]}; they must have one dimension to be compared.")
+
     def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, Query], *, top_k: int) -> Run:
         queries = query_texts(self.meta, queries)
         doc_ids = sorted(corpus)
         docs = self.embed([self.meta.format_doc(corpus[i]) for i in doc_ids], "document")
         qids = list(queries)
         q = self.embed([queries[i] for i in qids], "query")
+        self._same_dimension(docs, q)
         t0 = time.perf_counter()
         k = min(top_k, len(doc_ids))
         run: Run = {qid: {} for qid in qids}
@@ -205,7 +229,9 @@ class DenseSearch:
         position = {d: i for i, d in enumerate(doc_ids)}
         docs = self.embed([self.meta.format_doc(corpus[i]) for i in doc_ids], "document")
         qids = list(queries)
-        q = self.embed([queries[i] for i in qids], "query").take(slice(None)).to(self.device)
+        q_emb = self.embed([queries[i] for i in qids], "query")
+        self._same_dimension(docs, q_emb)
+        q = q_emb.take(slice(None)).to(self.device)
         t0 = time.perf_counter()
         run: Run = {}
         for i, qid in enumerate(qids):
@@ -214,3 +240,77 @@ class DenseSearch:
             run[qid] = dict(zip(cand, scores))
         self.timings["search_s"] += time.perf_counter() - t0
         return run
+
+
+class CheckedSearch:
+    """Adapts a `Retriever` / `Reranker` (BM25, a cross-encoder, a plugin): each run it returns is
+    checked (`checked_run`) before the harness ranks or scores it. It has `retrieve` / `rerank` only
+    where the model has them; everything else (`timings`, `close`, ...) is the model's."""
+
+    def __init__(self, model):
+        self.model = model
+        self.meta = model.meta
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
+
+    @property
+    def retrieve(self):
+        self.model.retrieve  # noqa: B018 (AttributeError for a model that cannot retrieve: hasattr() stays true)
+        return self._retrieve
+
+    @property
+    def rerank(self):
+        self.model.rerank  # noqa: B018
+        return self._rerank
+
+    def _retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, Query], *, top_k: int) -> Run:
+        return checked_run(self.meta, self.model.retrieve(corpus, queries, top_k=top_k), queries, corpus=corpus, top_k=top_k)
+
+    def _rerank(self, corpus: Mapping[str, Document], queries: Mapping[str, Query], candidates: Mapping[str, Sequence[str]]) -> Run:
+        return checked_run(self.meta, self.model.rerank(corpus, queries, candidates), queries, candidates=candidates)
+
+
+def checked_run(meta, run, queries: Mapping, *, corpus: Mapping | None = None, candidates: Mapping | None = None,
+                top_k: int | None = None) -> Run:
+    """A run as a model returned it, checked: a {doc id: score} dict for queries that were asked,
+    scores that are finite numbers, doc ids that are documents of the corpus (`retrieve`) or the
+    query's candidates, every one of them scored (`rerank`). Returns it with float scores, each
+    query cut to its `top_k` best (`retrieve`). A query missing from a retriever's run is allowed
+    (it scores 0; the runner warns)."""
+    who = f"'{meta.name}'.{'rerank' if candidates is not None else 'retrieve'}()"
+    if not isinstance(run, Mapping):
+        raise IfirError(f"{who} returned {type(run).__name__}, not a dict of query id -> {{doc id: score}}.")
+    out: Run = {}
+    nonfinite: list[tuple[str, str]] = []
+    for qid in run:
+        scores = run[qid]
+        if qid not in queries:
+            raise IfirError(f"{who} returned a ranking for '{qid}', which is not one of the {len(queries)} queries it was given.")
+        if not isinstance(scores, Mapping):
+            raise IfirError(f"{who} returned {type(scores).__name__} for query '{qid}', not a dict of doc id -> score.")
+        unknown = scores.keys() - (corpus.keys() if candidates is None else set(candidates.get(qid, ())))
+        if unknown:
+            what = "is not a document of the corpus" if candidates is None else "is not one of the query's candidates"
+            raise IfirError(f"{who} returned '{sorted(map(str, unknown))[0]}' for query '{qid}', which {what} ({len(unknown)} such).")
+        if all(type(v) is float for v in scores.values()):  # the usual case: nothing to convert
+            row = dict(scores)
+        else:
+            for doc, score in scores.items():
+                if not isinstance(score, _SCORE_TYPES) or isinstance(score, bool):
+                    raise IfirError(f"{who} returned {score!r} ({type(score).__name__}) as the score of '{doc}' for query '{qid}', not a number.")
+            row = {d: float(v) for d, v in scores.items()}
+        if not np.isfinite(np.fromiter(row.values(), dtype=np.float64, count=len(row))).all():
+            nonfinite += [(qid, d) for d, v in row.items() if not math.isfinite(v)]
+        out[qid] = ranked_top_k(row, top_k) if top_k is not None and len(row) > top_k else row
+    if nonfinite:
+        qid, doc = nonfinite[0]
+        raise IfirError(f"{who} returned {len(nonfinite)} NaN or infinite score(s) for the documents of "
+                        f"{len({q for q, _ in nonfinite})} of {len(queries)} queries (e.g. '{doc}' of '{qid}'); scores must be finite.")
+    if candidates is not None:
+        unscored = [(q, d) for q in candidates for d in candidates[q] if d not in out.get(q, {})]
+        if unscored:
+            qid, doc = unscored[0]
+            raise IfirError(f"{who} left {len(unscored)} of its {sum(map(len, candidates.values()))} candidates unscored "
+                            f"(e.g. '{doc}' of query '{qid}'); a reranker scores every candidate it is given.")
+    return out

@@ -102,10 +102,11 @@ def _bright() -> list[TaskSpec]:
         for long, n in ((False, size), (True, long_size)):
             if n is None:
                 continue
-            specs.append(TaskSpec(
+            specs.append(TaskSpec(  # mteb's main score: nDCG@10, recall_at_1 for the -long tasks
                 f"bright-{domain.replace('_', '-')}{'-long' if long else ''}", BRIGHT_REPO, BRIGHT_REVISION,
-                layout="bright", split="long" if long else "standard", measures=GENERAL, family="bright",
-                options={"domain": domain, "long": long}, size=n, meta={"mteb_query_prompt": prompt},
+                layout="bright", split="long" if long else "standard", measures=[*GENERAL, "R@1"] if long else GENERAL,
+                family="bright", options={"domain": domain, "long": long}, size=n, meta={"mteb_query_prompt": prompt},
+                main="R@1" if long else None,
             ))
     return specs
 
@@ -212,7 +213,7 @@ FAMILY_SCORES = {  # family -> (main score, other figures, reference for the def
     "mfollowir": ("p-MRR", "nDCG@20 (og / changed)", "Weller et al. 2025 (mFollowIR); mteb m_follow_ir.py"),
     "instructir": ("Robustness@10", "nDCG@10", "Oh et al. 2024; kaistAI/InstructIR eval/robust_eval.py"),
     "ifir": ("nDCG@20", "nDCG@20 per instruction level", "Song et al. 2025; mteb IFIR task files"),
-    "bright": ("nDCG@10", "R@100; excluded ids honoured", "Su et al. 2024; mteb bright_v1_1_retrieval.py"),
+    "bright": ("nDCG@10 (-long: R@1)", "nDCG@10, R@100; excluded ids honoured", "Su et al. 2024; mteb bright_v1_1_retrieval.py"),
     "nevir": ("paired-accuracy", "R@1, nDCG@10", "Weller et al. 2023; mteb paired_accuracy"),
     "beir": ("nDCG@10", "R@100", "Thakur et al. 2021; mteb"),
 }

@@ -45,6 +45,7 @@ class Task:
     query id to documents that must never be returned for it (BRIGHT's `excluded_ids`, a query's
     own id where the reference ignores identical ids). `scorer` names a family's extra measures
     (`harness.metrics.family`), and `main` the measure that ranks models when it is not the default.
+    `groups` labels per-query keys for a breakdown of the main measure.
     """
 
     name: str
@@ -63,6 +64,9 @@ class Task:
     excluded: dict[str, list[str]] | None = None
     scorer: str | None = None
     main: str | None = None
+    groups: dict[str, str] | None = None
+    """Optional labels of the main measure's per-query keys (a query, base query or pair id) by
+    which results are also broken down (`groups.jsonl`: e.g. the kind of constraint each tests)."""
 
     @property
     def main_measure(self) -> str:

@@ -31,6 +31,7 @@ GENERAL_FAMILIES = ("beir", "local")  # general retrieval: the x axis of the sca
 # (a key part equal to one of TASK_SIDE, or containing one of TASK_SIDE_WORDS).
 TASK_SIDE = frozenset({"data", "measures", "queries", "corpus", "qrels", "dataset"})
 TASK_SIDE_WORDS = ("task", "fingerprint", "split", "paraphrase")
+SITE_MARKER = "leaderboard.json"  # beside index.html in every built site
 RUN_SETTINGS = ("top_k", "rerank_depth")  # from a result's `variant`: run options that change the numbers
 # Setup keys that name one trained instance rather than its recipe: left out when seeds are grouped.
 INSTANCE_KEYS = frozenset({"name", "revision", "spec", "path", "seed"})
@@ -315,14 +316,25 @@ class Collection:
         return sorted((e for r in self.rows for e in r.all_entries), key=lambda e: e.rel)
 
 
+def is_site(folder: Path) -> bool:
+    """Whether `folder` holds a built leaderboard site (its `results/` are copies, not results)."""
+    return (folder / SITE_MARKER).is_file() and (folder / "index.html").is_file()
+
+
 def list_result_files(root: Path) -> tuple[list[Path], list[str]]:
-    """Every `*.json` under root, and a warning for each file or folder left out because its name
-    starts with "." (hidden or temporary files, `.git`, editor backups): named, never silently."""
+    """Every `*.json` under root, and a warning for each file or folder left out: names starting with
+    "." (hidden or temporary files, `.git`, editor backups) and folders holding a built site (a site
+    built into the results folder would otherwise read its own copies back): named, never silently."""
     files, warnings = [], []
     hidden_dirs: dict[str, int] = {}
+    sites = sorted({p.parent for p in root.rglob(SITE_MARKER) if is_site(p.parent)})
+    for site in sites:
+        warnings.append(f"not read {site.relative_to(root).as_posix() or '.'}/: it holds a built leaderboard site, whose results are copies.")
     for path in sorted(root.rglob("*.json")):
         rel = path.relative_to(root)
         hidden = [p for p in rel.parts[:-1] if p.startswith(".")]
+        if any(path.is_relative_to(site) for site in sites):
+            continue
         if hidden:
             top = rel.parts[: rel.parts.index(hidden[0]) + 1]
             key = Path(*top).as_posix()
@@ -359,7 +371,7 @@ def load_entries(root: Path) -> tuple[list[Entry], list[str]]:
 
 def _check_shape(path: Path, data: dict) -> None:
     """The fields the leaderboard reads have the types it expects; anything else skips the file."""
-    for part in ("metrics", "per_query", "provenance"):
+    for part in ("per_query", "provenance"):  # metrics: load_result
         if not isinstance(data[part], dict):
             raise IfirError(f"{path}: '{part}' is not an object.")
     for part, key in (("model", "name"), ("task", "name"), ("task", "kind")):

@@ -14,9 +14,10 @@ import tempfile
 from pathlib import Path
 
 from harness.errors import IfirError
-from leaderboard.render import SITE_MARKER
+from leaderboard.collect import SITE_MARKER
 
-KEEP = (".git",)  # never deleted from a publish target (a checkout of the pages branch, say)
+PAGES_FILES = ("CNAME", ".nojekyll")  # GitHub Pages' own files (custom domain, no Jekyll): a site does not replace them
+KEEP = (".git", *PAGES_FILES)  # never deleted from a publish target (a checkout of the pages branch, say)
 
 
 def _check_site(site: Path) -> Path:
@@ -27,8 +28,8 @@ def _check_site(site: Path) -> Path:
 
 
 def publish_dir(site: Path, target: Path) -> Path:
-    """Replace the contents of `target` (kept: .git) with the site. Refuses a non-empty directory
-    that is not a previously published site, so nothing else is overwritten."""
+    """Replace the contents of `target` (kept: .git, CNAME, .nojekyll) with the site. Refuses a non-empty
+    directory that is not a previously published site, so nothing else is overwritten."""
     site, target = _check_site(site), Path(target).resolve()
     if target == site or site in target.parents or target in site.parents:
         raise IfirError(f"--to {target} overlaps the site folder {site}.")
@@ -55,7 +56,8 @@ def _git(args: list[str], *, cwd: Path, env: dict | None = None, check: bool = T
 
 
 def publish_git(site: Path, repo: Path, *, branch: str = "gh-pages", message: str = "Update leaderboard") -> str:
-    """Commit the site as the whole tree of `branch` in the local repository `repo`; returns the commit.
+    """Commit the site as the whole tree of `branch` in the local repository `repo` (the branch's CNAME
+    and .nojekyll kept); returns the commit.
 
     The branch is created if missing; if the site is unchanged, the existing commit is returned.
     Refuses the branch that is checked out in `repo`, whose work tree would go stale.
@@ -79,8 +81,13 @@ def publish_git(site: Path, repo: Path, *, branch: str = "gh-pages", message: st
     with tempfile.TemporaryDirectory() as tmp:
         env.update(GIT_DIR=git_dir, GIT_WORK_TREE=str(site), GIT_INDEX_FILE=str(Path(tmp) / "index"))
         _git(["add", "--all", "--force", "."], cwd=site, env=env)
-        tree = _git(["write-tree"], cwd=site, env=env)
         parent = _git(["rev-parse", "-q", "--verify", f"{ref}^{{commit}}"], cwd=site, env=env, check=False)
+        for name in PAGES_FILES if parent else ():  # the branch's CNAME stays unless the site brings its own
+            entry = _git(["ls-tree", parent, "--", name], cwd=site, env=env)
+            if entry and not (site / name).exists():
+                mode, _, sha = entry.split("\t")[0].split()
+                _git(["update-index", "--add", "--cacheinfo", f"{mode},{sha},{name}"], cwd=site, env=env)
+        tree = _git(["write-tree"], cwd=site, env=env)
         if parent and _git(["rev-parse", f"{parent}^{{tree}}"], cwd=site, env=env) == tree:
             return parent
         commit = _git(["commit-tree", tree, "-m", message, *(["-p", parent] if parent else [])], cwd=site, env=env)

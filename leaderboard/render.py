@@ -21,10 +21,9 @@ from markupsafe import Markup
 
 from harness.errors import IfirError
 from leaderboard import plots, stats
-from leaderboard.collect import (FAMILIES, GENERAL_FAMILIES, INSTANCE_KEYS, PMRR, Collection, Column, Entry, Row, _anonymous, collect,
+from leaderboard.collect import (SITE_MARKER, FAMILIES, GENERAL_FAMILIES, INSTANCE_KEYS, PMRR, Collection, Column, Entry, Row, _anonymous, collect,
                                  is_number, mix_rank)
 
-SITE_MARKER = "leaderboard.json"
 STATIC_FILES = ("style.css", "app.js")
 
 
@@ -387,6 +386,33 @@ class Page:
                         "pairs": pairs, "ref_mix": self.rows[ref].mix, "columns": self.main_columns})
         return out
 
+    def breakdowns(self) -> list[dict]:
+        """For each task whose results carry a `breakdown` (the main score by a label of its queries,
+        e.g. the constraint type each tests), one table: a row per leaderboard row (seeds averaged),
+        a column per label, and how many queries or pairs each label has."""
+        out = []
+        for task, info in self.tasks.items():
+            rows, groups, counts = [], set(), {}
+            for i, r in enumerate(self.rows):
+                parts = [e.data.get("breakdown") for e in r.entries(task)]
+                parts = [b for b in parts if isinstance(b, dict)]
+                if not parts:
+                    continue
+                means = {}
+                for g in sorted({g for b in parts for g in b}):
+                    values = [b[g]["mean"] for b in parts if isinstance(b.get(g), dict) and is_number(b[g].get("mean"))]
+                    if values:
+                        means[g] = _mean(values)
+                        counts.setdefault(g, parts[0].get(g, {}).get("n"))
+                groups |= set(means)
+                rows.append({"i": i, "row": r, "means": means})
+            if rows:
+                order = sorted(groups)
+                measure = info.main.measure
+                out.append({"task": task, "measure": measure, "groups": [{"name": g, "n": counts.get(g)} for g in order],
+                            "rows": [{**r, "cells": [fmt(r["means"].get(g), measure) for g in order]} for r in rows]})
+        return out
+
     def _pair_label(self, i: int, base_i: int | None) -> str:
         r = self.rows[i]
         text = f"{i + 1}. " + ("base" if i == base_i else r.mix)
@@ -575,7 +601,7 @@ def render(col: Collection, *, baseline: str | None = None, published_runs: set[
     page = Page(col, baseline=baseline)
     dates = sorted(e.created_at for e in col.entries if e.created_at)
     return environment().get_template("index.html.j2").render(
-        page=page, table=page.table(), matrices=page.significance_matrices(), comparisons=page.comparisons(),
+        page=page, table=page.table(), matrices=page.significance_matrices(), comparisons=page.comparisons(), breakdowns=page.breakdowns(),
         plots=page.plots(), provenance=page.provenance(published_runs), warnings=col.warnings, as_of=dates[-1] if dates else "",
         client_json=Markup(dumps(page.client_data())), stats=stats, tasks=col.tasks, with_runs=bool(published_runs),
     )

@@ -168,6 +168,13 @@ def test_parameters_and_clear_errors(monkeypatch):
         lucene._java()
 
 
+def test_the_largest_top_k_returns_every_matching_document(sample, tmp_path):
+    """--top-k 2147483647 (the CLI's largest): Lucene is asked for no more than the corpus holds."""
+    queries = {"q": "urban beekeeping"}
+    model = BM25(cache_dir=tmp_path)
+    assert model.retrieve(sample.corpus, queries, top_k=2**31 - 1) == model.retrieve(sample.corpus, queries, top_k=len(sample.corpus))
+
+
 def test_missing_candidate_is_a_clear_error(sample, tmp_path):
     with pytest.raises(IfirError, match="not in the corpus"):
         BM25(cache_dir=tmp_path).rerank(sample.corpus, {"q": "bees"}, {"q": ["no-such-doc"]})

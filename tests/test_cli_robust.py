@@ -450,3 +450,286 @@ def test_a_model_that_fails_on_one_task_leaves_the_others_running(tmp_path, cach
     assert "error: first-doc on sample: 'first-doc' cannot rerank candidates, which task 'sample' requires." in lines
     assert lines[-1] == "error: not run: first-doc on sample (see above); every other result is saved."
     assert len(saved(tmp_path, "beir")) == 1 and any(line.startswith("│ plugin_retriever:Retriever │ beir") for line in lines)
+
+
+# --- issue 19: everything checkable is checked before computing; results never overwrite each other ---
+
+
+@pytest.mark.parametrize("measure, message", [
+    ("nDCG@0", "Measure 'nDCG@0': the cutoff after '@' must be a whole number of at least 1, e.g. nDCG@10."),
+    ("nDCG@1.5", "Measure 'nDCG@1.5': the cutoff after '@' must be a whole number of at least 1, e.g. nDCG@10."),
+    ("R(rel=0)@10", "Measure 'R(rel=0)@10' cannot be computed by its backend (TypeError: Argument relevance_level should be positive)."),
+])
+def test_a_measure_that_cannot_be_computed_fails_before_any_model_loads(tmp_path, cache, no_model_loading, measure, message):
+    """nDCG@0 made pytrec_eval abort the whole process (SIGABRT) after the search had run."""
+    result = run(tmp_path, cache, "sample", extra=["--measures", f"nDCG@10,{measure}"])
+    assert (result.exit_code, result.output) == (2, f"error: {message}\n")
+
+
+@pytest.mark.parametrize("option", ["--output", "--cache-dir"])
+def test_output_or_cache_folder_that_is_a_file_fails_before_any_model_loads(tmp_path, no_model_loading, option):
+    (tmp_path / "f").write_text("x")
+    for target, why in ((tmp_path / "f", "is a file"), (tmp_path / "f" / "sub", f"is under {tmp_path / 'f'}, which is a file")):
+        folders = {"--output": str(tmp_path / "out"), "--cache-dir": str(tmp_path / "cache"), option: str(target)}
+        result = cli("run", "--model", "minilm", "--tasks", "sample", *(x for pair in folders.items() for x in pair))
+        assert (result.exit_code, result.output) == (2, f"error: {option} {target} {why}, not a folder.\n")
+
+
+def test_a_full_disk_is_one_line_naming_the_folder_and_keeps_what_was_written(tmp_path, cache, monkeypatch):
+    import errno
+    import os
+    import re
+
+    assert run(tmp_path, cache, "sample").exit_code == 0
+    [path] = saved(tmp_path)
+    before = path.read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    tail = ": no space left on its device (No space left on device); free some and run again (everything written before is intact)."
+    result = run(tmp_path, cache, "sample", extra=["--overwrite"])  # the vectors are cached: writing the result fails
+    lines = result.output.splitlines()
+    assert result.exit_code == 1 and f"error: sentence-transformers/all-MiniLM-L6-v2 on sample: {path.parent}{tail}" in lines
+    assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["sample.json", "sample.run.trec"]
+    fresh = tmp_path / "fresh-cache"  # nothing cached: writing the vectors fails first
+    result = cli("run", "--model", "minilm", "--tasks", "sample", "--output", str(tmp_path / "out"), "--cache-dir", str(fresh), "--overwrite")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert re.search(rf"^error: sentence-transformers/all-MiniLM-L6-v2 on sample: {re.escape(str(fresh))}/embeddings/\S+{re.escape(tail)}$",
+                     result.output, re.MULTILINE), result.output
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("bm25:k1=-1,b=2", "Bad BM25 parameter k1=-1: k1 is a finite number of at least 0 (Lucene's BM25Similarity), e.g. 0.9."),
+    ("minilm>>bm25:b=2", "Bad BM25 parameter b=2: b is between 0 and 1 (Lucene's BM25Similarity), e.g. 0.4."),
+    ("bm25s:k1=nan", "Bad BM25 parameter k1=nan: k1 is a finite number of at least 0 (Lucene's BM25Similarity), e.g. 0.9."),
+])
+def test_bad_bm25_settings_fail_before_any_model_loads(tmp_path, cache, no_model_loading, spec, message):
+    result = run(tmp_path, cache, "sample", model=spec)
+    assert (result.exit_code, result.output) == (2, f"error: {message}\n")
+
+
+def test_a_damaged_model_file_is_one_line_and_the_other_models_run(tmp_path, cache):
+    from harness.models.dense import bundled_minilm_path
+
+    folder = tmp_path / "damaged-minilm"
+    shutil.copytree(bundled_minilm_path(), folder)
+    weights = folder / "model.safetensors"
+    with open(weights, "r+b") as f:
+        f.truncate(weights.stat().st_size // 2)  # a download cut short
+    result = cli("run", "--model", str(folder), "--model", "minilm", "--tasks", "sample",
+                 "--output", str(tmp_path / "out"), "--cache-dir", str(cache))
+    lines = result.output.splitlines()
+    assert result.exit_code == 1, result.output
+    assert (f"error: Could not load a sentence-transformers model from '{folder}': Error while deserializing header: "
+            "incomplete metadata, file not fully covered") in lines
+    assert lines[-1] == f"error: not run: {folder} (see above); every other result is saved."
+    assert len(saved(tmp_path)) == 1 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "-1"], "Invalid value for '--epochs': -1.0 is not in the range x>0."),
+    (["--epochs", "0"], "Invalid value for '--epochs': 0.0 is not in the range x>0."),
+    (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range x>=1."),
+])
+def test_train_dualview_refuses_numbers_that_train_nothing_before_any_work(tmp_path, shared_data, args, message):
+    result = cli("train-dualview", "--source", str(shared_data / "scifact"), "--out", str(tmp_path / "o"), "--llm", "none", *args)
+    assert result.exit_code == 2 and message in result.output and not (tmp_path / "o").exists()
+
+
+def test_train_dualview_out_that_is_a_file_fails_before_synthesis(tmp_path, shared_data):
+    (tmp_path / "o").write_text("x")
+    result = cli("train-dualview", "--source", str(shared_data / "scifact"), "--out", str(tmp_path / "o"), "--llm", "none")
+    assert (result.exit_code, result.output) == (2, f"error: --out {tmp_path / 'o'} is a file, not a folder.\n")
+
+
+def test_result_files_with_wrong_metric_values_are_skipped_with_one_warning(tmp_path, cache, request):
+    """A string crashed `results`; NaN, booleans and 7.5 were shown (7.5 bolded as best on the site)."""
+    import json
+
+    from leaderboard.render import build_site
+
+    assert run(tmp_path, cache, "sample").exit_code == 0
+    request.getfixturevalue("no_model_loading")
+    [path] = saved(tmp_path)
+    good = json.loads(path.read_text())
+    bad = {
+        "string": ("og", "nDCG@5", "0.99", "metric 'og/nDCG@5' is \"0.99\", not a finite number."),
+        "nan": ("og", "nDCG@5", float("nan"), "metric 'og/nDCG@5' is NaN, not a finite number."),
+        "bool": ("changed", "AP@1000", True, "metric 'changed/AP@1000' is true, not a finite number."),
+        "big": (None, "p-MRR", 7.5, "metric 'p-MRR' is 7.5, outside [-1, 1]."),
+        "big-ap": ("og", "AP@1000", 7.5, "metric 'og/AP@1000' is 7.5, outside [0, 1]."),
+    }
+    for name, (part, measure, value, _) in bad.items():
+        data = json.loads(path.read_text())
+        (data["metrics"][part] if part else data["metrics"])[measure] = value
+        path.with_name(f"{name}.json").write_text(json.dumps(data | {"task": good["task"] | {"name": name}}))
+    shown = cli("results", str(tmp_path / "out"))
+    assert shown.exit_code == 0, shown.output
+    warnings = [line for line in shown.output.splitlines() if line.startswith("warning:")]
+    by_file = sorted(bad, key=lambda name: name + ".json")
+    assert warnings == [f"warning: skipped: {path.with_name(name + '.json')}: {bad[name][-1]}" for name in by_file]
+    assert [line.split("│")[2].strip() for line in shown.output.splitlines() if line.startswith("│ minilm")] == ["sample"]
+    report = build_site(tmp_path / "out", tmp_path / "site")
+    rel = path.parent.relative_to(tmp_path / "out").as_posix()
+    assert report.n_results == 1
+    assert {f"skipped {rel}/{name}.json: {message}" for name, (*_, message) in bad.items()} <= set(report.warnings)
+
+
+def test_qrels_with_a_header_and_a_fourth_column_are_read_by_their_header(tmp_path, cache):
+    def edit(folder):
+        rewrite(folder / "qrels" / "test.tsv", lambda lines: [lines[0] + "\tnote"] + [f"{x}\tjudged by B. Smith" for x in lines[1:]])
+
+    noted = broken(tmp_path, edit)
+    result = run(tmp_path, cache, noted, "sample")
+    assert result.exit_code == 0, result.output
+    import json
+
+    [with_note], [plain] = saved(tmp_path, "bad"), saved(tmp_path)
+    assert json.loads(with_note.read_text())["metrics"] == json.loads(plain.read_text())["metrics"]
+
+
+def test_a_followir_pair_without_changed_documents_is_left_out_of_p_mrr_with_a_warning(tmp_path, cache):
+    import json
+
+    def edit(folder):
+        rewrite(folder / "qrel_diff.jsonl", lambda lines: [x if '"q03"' not in x else '{"query-id": "q03", "corpus-ids": []}' for x in lines])
+
+    bad = broken(tmp_path, edit)
+    result = run(tmp_path, cache, "sample", bad)
+    assert result.exit_code == 0, result.output
+    message = (f"{bad}/qrel_diff.jsonl: 1 of 12 query pairs have no changed documents (e.g. 'q03'); p-MRR leaves them out, "
+               "as mteb does (their MAP and nDCG still count).")
+    assert f"warning: {message}" in result.output.splitlines()
+    [path], [clean] = saved(tmp_path, "bad"), saved(tmp_path)
+    stored, clean = json.loads(path.read_text()), json.loads(clean.read_text())
+    assert stored["task"]["warnings"] == [message]
+    others = [v for q, v in clean["per_query"]["p-MRR"].items() if q != "q03"]
+    assert stored["metrics"]["p-MRR"] == pytest.approx(sum(others) / 11)
+
+
+def test_qrels_without_any_relevant_document_are_warned(tmp_path, cache):
+    import json
+
+    def edit(folder):
+        for name in ("top_ranked.jsonl", "qrel_diff.jsonl", "instructions.jsonl"):
+            (folder / name).unlink()
+        rewrite(folder / "qrels" / "test.tsv", lambda lines: lines[:1] + [x.rsplit("\t", 1)[0] + "\t0" for x in lines[1:]])
+
+    bad = broken(tmp_path, edit)
+    result = run(tmp_path, cache, bad)
+    message = (f"{bad}: 24 of 24 judged queries have no relevant document (every grade 0 or less; e.g. 'q01-og'); "
+               "they score 0 on every measure.")
+    assert result.exit_code == 0 and f"warning: {message}" in result.output.splitlines(), result.output
+    [path] = saved(tmp_path, "bad")
+    assert json.loads(path.read_text())["metrics"] == {"nDCG@10": 0.0, "R@100": 0.0}
+
+
+def test_two_tasks_of_one_name_never_overwrite_each_other(tmp_path, cache):
+    """a/tiny and b/tiny in one run, and a folder named like the registered `sample`: each keeps its result."""
+    import json
+
+    a, b = copy_sample(tmp_path / "a" / "tiny"), copy_sample(tmp_path / "b" / "tiny")
+    rewrite(b / "qrel_diff.jsonl", lambda lines: lines[:6])  # other data: 6 of the 12 pairs have changed documents
+    local_sample = copy_sample(tmp_path / "c" / "sample")
+    for again in (False, True):
+        result = run(tmp_path, cache, a, b, "sample", local_sample)
+        assert result.exit_code == 0, result.output
+        files = sorted(p.name for p in (tmp_path / "out").rglob("*.json"))
+        digest = {f: __import__("hashlib").sha256(str(f.resolve()).encode()).hexdigest()[:8] for f in (b, local_sample)}
+        assert files == sorted(["tiny.json", f"tiny.{digest[b]}.json", "sample.json", f"sample.{digest[local_sample]}.json"])
+        assert result.output.count("(existing result; --overwrite to recompute)") == (4 if again else 0)
+    by_name = {json.loads(p.read_text())["task"]["name"]: json.loads(p.read_text()) for p in (tmp_path / "out").rglob("*.json")}
+    assert by_name["tiny"]["task"]["source"] == str(a.resolve()) and by_name[f"tiny.{digest[b]}"]["task"]["source"] == str(b.resolve())
+    assert by_name["tiny"]["metrics"]["p-MRR"] != by_name[f"tiny.{digest[b]}"]["metrics"]["p-MRR"]
+    assert by_name[f"tiny.{digest[b]}"]["warnings"] == [
+        f"another task named 'tiny' (from {a.resolve()}) has its result in {saved(tmp_path, 'tiny')[0].parent}; "
+        f"this one (from {b.resolve()}) is saved under its own name."]
+    shown = " ".join(cli("results", str(tmp_path / "out")).output.split())
+    assert all(f" {name} " in shown for name in by_name)
+
+
+@pytest.mark.parametrize("name, line, bad_id", [("corpus.jsonl", 3, "d01 03"), ("queries.jsonl", 2, "q01\tog")])
+def test_ids_holding_whitespace_are_refused_where_they_are_read(tmp_path, cache, name, line, bad_id):
+    import json
+
+    def edit(folder):
+        def change(lines):
+            row = json.loads(lines[line - 1])
+            return lines[: line - 1] + [json.dumps(row | {"_id": bad_id})] + lines[line:]
+
+        rewrite(folder / name, change)
+
+    bad = broken(tmp_path, edit)
+    result = run(tmp_path, cache, bad, "sample")
+    message = f"{bad}/{name}:{line}: id {bad_id!r} is empty or holds whitespace, which TREC run files cannot carry (whitespace separates their fields)."
+    assert_reported_and_sample_kept(tmp_path, result, bad, message)
+
+
+def test_empty_instructions_are_scored_and_only_identical_pairs_refused(tmp_path, cache):
+    """An original query without instruction against the same query with one: scored (as mteb does)."""
+    import json
+
+    def without_og_instructions(folder):
+        rewrite(folder / "instructions.jsonl", lambda lines: [x for x in lines if "-og" not in x])
+
+    bare = broken(tmp_path, without_og_instructions)
+    result = run(tmp_path, cache, bare)
+    assert result.exit_code == 0, result.output
+    [path] = saved(tmp_path, "bad")
+    stored = json.loads(path.read_text())
+    assert stored["task"]["n_queries"] == 24 and -1 <= stored["metrics"]["p-MRR"] <= 1
+
+    def same_instruction(folder):
+        rows = [json.loads(x) for x in (folder / "instructions.jsonl").read_text().splitlines()]
+        og = {r["query-id"]: r["instruction"] for r in rows}
+        rewrite(folder / "instructions.jsonl", lambda lines: [json.dumps(r | ({"instruction": og["q02-og"]} if r["query-id"] == "q02-changed" else {}))
+                                                             for r in rows])
+
+    shutil.rmtree(tmp_path / "bad")
+    same = broken(tmp_path, same_instruction)
+    result = run(tmp_path, cache, same, "sample")
+    message = (f"{same}: queries 'q02-og' and 'q02-changed' have the same text and instruction (1 of 12 pairs), so p-MRR "
+               "has no two rankings to compare; an empty instruction is fine where the other differs.")
+    assert_reported_and_sample_kept(tmp_path, result, same, message)
+
+
+def test_leaderboard_build_into_the_results_folder_twice_reads_no_copies(tmp_path, cache):
+    assert run(tmp_path, cache, "sample").exit_code == 0
+    out = tmp_path / "out"
+    for _ in range(2):
+        result = cli("leaderboard", "build", str(out), "--out", str(out / "site"))
+        assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and ": 1 rows, 1 result files," in " ".join(result.output.split())
+    assert "warning: not read site/: it holds a built leaderboard site, whose results are copies." in result.output
+
+
+def test_leaderboard_publish_keeps_the_pages_files(tmp_path, cache):
+    import subprocess
+
+    assert run(tmp_path, cache, "sample").exit_code == 0
+    assert cli("leaderboard", "build", str(tmp_path / "out"), "--out", str(tmp_path / "site")).exit_code == 0
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "CNAME").write_text("leaderboard.example.org\n")
+    for _ in range(2):  # into an empty folder holding only CNAME, then over the published site
+        result = cli("leaderboard", "publish", str(tmp_path / "site"), "--to", str(pages))
+        assert result.exit_code == 0, result.output
+        assert (pages / "CNAME").read_text() == "leaderboard.example.org\n" and (pages / ".nojekyll").is_file()
+
+    repo = tmp_path / "repo"
+    git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], check=True, capture_output=True, text=True).stdout  # noqa: E731
+    repo.mkdir()
+    git("init", "-q", "-b", "main")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init")
+    git("checkout", "-q", "--orphan", "gh-pages")
+    (repo / "CNAME").write_text("leaderboard.example.org\n")
+    git("add", "CNAME")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "custom domain")
+    git("checkout", "-q", "main")
+    result = cli("leaderboard", "publish", str(tmp_path / "site"), "--to", str(repo), "--branch", "gh-pages")
+    assert result.exit_code == 0, result.output
+    assert git("show", "gh-pages:CNAME") == "leaderboard.example.org\n"
+    assert "index.html" in git("ls-tree", "--name-only", "gh-pages").split()

@@ -257,3 +257,94 @@ def test_data_export_of_a_cached_hub_task(tmp_path, monkeypatch, scifact, name):
     assert task.name == name and task.family == spec.family and task.main_measure == (spec.main or spec.measures[0])
     assert task.meta["exported_from"] == f"{spec.path}@{commit}"
     assert len(task.queries) == len(base)
+
+
+# --- issue 19: edges where the references compute another number ---
+
+
+def test_bright_long_tasks_are_ranked_by_recall_at_1_as_in_mteb(tmp_path, scifact):
+    """mteb's bright_v1_1_retrieval.py: main_score recall_at_1 for the 8 -long tasks, nDCG@10 otherwise."""
+    long_names = [n for n in REGISTRY if n.startswith("bright-") and n.endswith("-long")]
+    assert len(long_names) == 8 and all(REGISTRY[n].main == "R@1" for n in long_names)
+    assert all(REGISTRY[n].main is None and REGISTRY[n].measures[0] == "nDCG@10" for n in REGISTRY
+               if n.startswith("bright-") and not n.endswith("-long"))
+    qs = sorted(scifact.queries)[:2]
+    golds = {q: sorted(scifact.qrels[q])[:1] for q in qs}
+    docs = [{"id": d, "content": f"long document {d}"} for q in qs for d in golds[q]] + [{"id": "x", "content": "other"}]
+    examples = [{"id": q, "query": scifact.queries[q].text, "gold_ids": golds[q], "gold_ids_long": golds[q],
+                 "excluded_ids": ["N/A"]} for q in qs]
+    # (a folder name of its own: `datasets` caches a local repo by its name and configs, not its files)
+    repo = write_repo(tmp_path / "bright-long", {"documents": {"biology": docs}, "long_documents": {"biology": docs},
+                                                 "examples": {"biology": examples}})
+    task = REGISTRY["bright-biology-long"].load(folder=repo)
+    assert task.main_measure == "R@1"
+    stub = Stub({(qs[0], golds[qs[0]][0]): 5.0, (qs[1], "x"): 5.0})  # the first query's gold first, the second's second
+    metrics, _ = score(task, produce_run(stub, task, top_k=10))
+    assert metrics["R@1"] == 0.5  # by hand: 1 of 1 gold at rank 1, then 0 of 1
+    assert roundtrip(task, tmp_path).main_measure == "R@1"
+
+
+def test_judged_documents_that_are_empty_or_absent_stay_in_the_hub_qrels(tmp_path):
+    """Gold {g1, g2 empty, g3 absent}, run g1 > x > g2: nDCG@10 = (1 + 1/log2 4) / (1 + 1/log2 3 + 1/log2 4)
+    = 0.7039, as mteb, BRIGHT and pytrec_eval compute it (it was 1.000 when g2 and g3 were dropped)."""
+    import math
+
+    import pytrec_eval
+
+    from harness.runner import RunOptions, evaluate
+
+    repo = write_repo(tmp_path / "judged-empty-absent", {
+        "corpus": {"corpus": [{"_id": "g1", "title": "", "text": "bees make honey"}, {"_id": "g2", "title": "", "text": ""},
+                              {"_id": "x", "title": "", "text": "wasps"}]},
+        "queries": {"queries": [{"_id": "q", "text": "honey bees"}]},
+        "default": {"test": [{"query-id": "q", "corpus-id": d, "score": 1} for d in ("g1", "g2", "g3")]},
+    })
+    task = REGISTRY["scifact"].load(folder=repo)
+    assert task.qrels == {"q": {"g1": 1, "g2": 1, "g3": 1}} and "g2" in task.corpus
+    assert task.meta["warnings"] == [f"{repo}: 1 judged document(s) are empty and 1 are not in the corpus (e.g. 'g2'); they stay in "
+                                     "the qrels, as mteb, BRIGHT and pytrec_eval count them (an empty document can still be "
+                                     "retrieved, an absent one never is)."]
+    result, run = evaluate(Stub({("q", "g1"): 3.0, ("q", "x"): 2.0, ("q", "g2"): 1.0}), task, RunOptions(show_progress=False))
+    by_hand = (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3) + 1 / math.log2(4))
+    reference = pytrec_eval.RelevanceEvaluator(task.qrels, {"ndcg_cut_10"}).evaluate(run)["q"]["ndcg_cut_10"]
+    assert result["metrics"]["nDCG@10"] == pytest.approx(by_hand) == pytest.approx(reference) == pytest.approx(0.7039, abs=1e-4)
+    assert result["task"]["warnings"] == task.meta["warnings"]
+    back = roundtrip(task, tmp_path)  # an export keeps them too, and reads back with the same warning
+    assert back.meta["warnings"][0].endswith("(an empty document can still be retrieved, an absent one never is).")
+
+
+@pytest.mark.parametrize("fields", [{"family": "instructir"}, {"family": "instructir", "main": "Robustness@10"}])
+def test_a_local_task_file_names_its_family_and_gets_its_scorer(tmp_path, scifact, fields):
+    """`ifir_task.json` with `family` (and maybe `main`) but no `scorer`: Robustness@10 is computed and is
+    the main score (it crashed with KeyError, or silently left Robustness@10 out)."""
+    import json
+
+    from harness.runner import RunOptions, evaluate
+
+    instructions = ["From a randomized trial.", "A review article."]
+    queries = {f"{q}_{n}": (scifact.queries[q].text, inst) for q in scifact.queries for n, inst in enumerate(instructions)}
+    folder = tmp_path / "instructir-copy"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus_rows(scifact)))
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t, "instruction": i}) + "\n" for q, (t, i) in queries.items()))
+    (folder / "qrels" / "test.tsv").write_text("".join(f"{q}_{n}\t{d}\t1\n" for q, docs in scifact.qrels.items() for n in range(2) for d in docs))
+    (folder / "ifir_task.json").write_text(json.dumps({"source": "hand-made", "revision": "1", **fields}))
+    task = load_task(str(folder))
+    assert (task.family, task.scorer, task.main_measure) == ("instructir", "instructir", "Robustness@10")
+    result, _ = evaluate(Stub(), task, RunOptions(show_progress=False))
+    per_query = result["per_query"]["nDCG@10"]
+    minima = {base: min(v for q, v in per_query.items() if q.split("_")[0] == base) for base in scifact.queries}
+    assert result["main_score"] == result["metrics"]["Robustness@10"] == pytest.approx(sum(minima.values()) / len(minima))
+
+
+def test_a_local_task_file_with_an_unknown_family_or_main_score_is_refused(tmp_path, sample):
+    import json
+    import shutil
+
+    folder = tmp_path / "s"
+    shutil.copytree(sample_dir(), folder)
+    for fields, message in (({"family": "folowir"}, "unknown family 'folowir'"),
+                            ({"family": "followir", "main": "nDCG@10"}, "main score 'nDCG@10' is neither one of the measures")):
+        (folder / "ifir_task.json").write_text(json.dumps({"source": "x", "revision": "1", **fields}))
+        with pytest.raises(IfirError, match=message):
+            load_local(folder)

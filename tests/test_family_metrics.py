@@ -164,3 +164,17 @@ def test_ifir_own_ndcg_differs_from_the_standard_one():
     standard = evaluate_measures(qrels, run, ["nDCG@20"])[0]["nDCG@20"]
     assert standard == pytest.approx(1 / (1 + 1 / math.log2(3) + 0.5))
     assert ifir_ndcg(["a", "x1", "x2"], ["a", "b", "c"]) == 1.0
+
+
+def test_direction_accuracy_by_hand():
+    """Pair a: under q1 P leads by 0.1, under q2 by 0.05: the margin moved toward N (counts).
+    Pair b: margins 0.2 and 0.3: moved toward P under the complement (does not count). Pair c: the
+    same margin under both (a tie: no move)."""
+    from harness.metrics.family import direction_accuracy
+
+    qrels = {f"{k}_q1": {f"{k}P": 1, f"{k}N": 0} for k in "abc"} | {f"{k}_q2": {f"{k}N": 1, f"{k}P": 0} for k in "abc"}
+    run = {"a_q1": {"aP": 0.6, "aN": 0.5}, "a_q2": {"aP": 0.55, "aN": 0.5},
+           "b_q1": {"bP": 0.7, "bN": 0.5}, "b_q2": {"bP": 0.8, "bN": 0.5},
+           "c_q1": {"cP": 0.7, "cN": 0.5}, "c_q2": {"cP": 0.7, "cN": 0.5}}
+    value, per_pair = direction_accuracy(qrels, run)
+    assert per_pair == {"a": 1.0, "b": 0.0, "c": 0.0} and value == pytest.approx(1 / 3)

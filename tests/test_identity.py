@@ -278,9 +278,10 @@ def test_model_name_dotdot_stays_inside_output(tiny, tmp_path):
          "Invalid value for '--template': unknown field {foo} in '{query} {foo}'; a template may use only {query} and {instruction}."),
         (["--template", "{instruction}"],
          "Invalid value for '--template': '{instruction}' has no {query} field; e.g. '{instruction} {query}'."),
-        (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range x>=1."),
-        (["--top-k", "0"], "Invalid value for '--top-k': 0 is not in the range x>=1."),
-        (["--rerank-depth", "0"], "Invalid value for '--rerank-depth': 0 is not in the range x>=1."),
+        (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range 1<=x<=2147483647."),
+        (["--top-k", "0"], "Invalid value for '--top-k': 0 is not in the range 1<=x<=2147483647."),
+        (["--rerank-depth", "0"], "Invalid value for '--rerank-depth': 0 is not in the range 1<=x<=2147483647."),
+        (["--top-k", "99999999999999999999"], "Invalid value for '--top-k': 99999999999999999999 is not in the range 1<=x<=2147483647."),
         (["--shard", "0/4"], "Invalid value for '--shard': '0/4': use K/N with 1 <= K <= N, e.g. 2/8 (K counts from 1)."),
         (["--measures", "nDCG@ten"], "error: Unknown measure 'nDCG@ten'"),
     ],
@@ -329,3 +330,25 @@ def test_model_folders_under_a_cache_dir_are_told_apart(tmp_path):
     before = path_fingerprint(a)
     (a / ".cache" / "lock").write_text("y")
     assert path_fingerprint(a) == before
+
+
+def test_a_changed_scorer_or_main_score_is_recomputed_not_reused(tmp_path, minilm):
+    """The family scorer and main score of a local task (`ifir_task.json`) change the numbers: a
+    result computed under one is never served for the other."""
+    from dualview_trainer.experiment import write_probe_task
+    from harness.data.local import load_local
+    from harness.runner import RunOptions, run_and_save
+
+    recs = [{"id": f"r{i}", "query": f"aspirin and stroke {i}", "instruction": "Only randomized trials are relevant.",
+             "complement": "Randomized trials are not relevant.", "positive": f"A randomized trial of aspirin {i}.",
+             "negative": f"A cohort study of aspirin {i}.", "constraint": {"type": "design"}} for i in range(3)]
+    folder = tmp_path / "probe"
+    write_probe_task(folder, recs, "probe")
+    options = RunOptions(output=tmp_path / "results", cache_dir=tmp_path / "cache", show_progress=False)
+    _, first, status = run_and_save(minilm, load_local(folder), options)
+    assert status == "computed" and first["task"]["main_measure"] == "direction-accuracy"
+    meta = json.loads((folder / "ifir_task.json").read_text())
+    (folder / "ifir_task.json").write_text(json.dumps({**meta, "family": "nevir", "scorer": "nevir", "main": "paired-accuracy"}))
+    _, second, status = run_and_save(minilm, load_local(folder), options)
+    assert status != "reused" and second["task"]["main_measure"] == "paired-accuracy"
+    assert "direction-accuracy" not in second["metrics"]

@@ -722,3 +722,24 @@ def test_browser_survives_a_hostile_model_name(chromium, tmp_path):
     build_site(root, tmp_path / "site")
     checks = _selftest(chromium, tmp_path, (tmp_path / "site" / "index.html").as_uri(), 1400)
     assert checks["sortedDescending"] and checks["significanceShown"] == 1 and checks["perQueryRows"] == 3
+
+
+def test_breakdown_by_constraint_type_averages_seeds(tmp_path):
+    """Results that carry a `breakdown` get a table by label: two seeds of one recipe with entity means
+    1.0 and 0.5 show 0.7500 (by hand), the base 0.2500; the header gives the pairs per label."""
+    root = tmp_path / "results"
+    per_query = {"direction-accuracy": {"p0": 1.0, "p1": 0.0}}
+    write_result(root, hand_result("minilm", "r1", "probe-test", per_query, main="direction-accuracy", measures=("direction-accuracy",),
+                                   breakdown={"entity": {"n": 4, "mean": 0.25}, "design": {"n": 3, "mean": 0.5}}))
+    for seed, ent in ((0, 1.0), (1, 0.5)):
+        write_result(root, hand_result(f"dv-s{seed}", "r1", "probe-test", per_query, main="direction-accuracy",
+                                       measures=("direction-accuracy",),
+                                       extra={"training_card": card("minilm", mix="dual-view", budget=256, seed=seed)},
+                                       breakdown={"entity": {"n": 4, "mean": ent}, "design": {"n": 3, "mean": 0.5}}))
+    build_site(root, tmp_path / "site")
+    html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    section = html.split('id="breakdown"')[1].split("</section>")[0]
+    assert "<th>design<br><small>3</small></th><th>entity<br><small>4</small></th>" in section
+    rows = re.findall(r"<tr><td class=\"label-col\">[^<]*</td>(.*?)</tr>", section)
+    assert sorted(rows) == sorted(['<td class="num">0.5000</td><td class="num">0.2500</td>',
+                                   '<td class="num">0.5000</td><td class="num">0.7500</td>'])

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from harness.data.local import FOLLOWIR_MEASURES, RETRIEVAL_MEASURES, check_references, expand_candidates
+from harness.data.local import FOLLOWIR_MEASURES, RETRIEVAL_MEASURES, bad_id, check_references, expand_candidates, is_trec_id
 from harness.errors import IfirError
 from harness.types import CHANGED, OG, Document, Qrels, Query, Task
 
@@ -50,10 +50,7 @@ def _corpus(rows) -> dict[str, Document]:
     corpus = {}
     for r in rows:
         doc_id = str(r["_id"] if "_id" in r else r["id"])
-        text, title = r.get("text") or "", r.get("title") or ""
-        if not (text.strip() or title.strip()):
-            continue  # BEIR sets carry a few empty documents; they can never be retrieved
-        corpus[doc_id] = Document(doc_id, text, title)
+        corpus[doc_id] = Document(doc_id, r.get("text") or "", r.get("title") or "")  # empty ones too, as mteb keeps them
     return corpus
 
 
@@ -138,9 +135,7 @@ def load_bright(folder: str, *, name: str, split: str, measures: list[str] | Non
                         f"split '{split}' does not exist.")
     corpus = {}
     for r in _rows(folder, "long_documents" if long else "documents", domain):
-        doc_id, text = str(r["id"]), r["content"] or ""
-        if text.strip():
-            corpus[doc_id] = Document(doc_id, text)
+        corpus[str(r["id"])] = Document(str(r["id"]), r["content"] or "")
     queries, qrels, excluded = {}, {}, {}
     for r in _rows(folder, "examples", domain):
         qid = str(r["id"])
@@ -155,9 +150,14 @@ def load_bright(folder: str, *, name: str, split: str, measures: list[str] | Non
 
 
 def _finish(name, folder, split, corpus, queries, qrels, measures, candidates, changed) -> Task:
+    """The task, its references checked; judged documents that are empty or absent from the corpus
+    stay in the qrels (with a warning), as the references score them."""
     if not corpus or not queries:
         raise IfirError(f"{folder}: task '{name}' loaded no {'documents' if not corpus else 'queries'}.")
-    qrels = {q: {d: r for d, r in docs.items() if d in corpus} for q, docs in qrels.items() if q in queries}
+    bad = next((i for i in (*corpus, *queries) if not is_trec_id(i)), None)
+    if bad is not None:
+        raise bad_id(bad, f"{folder}: task '{name}'")
+    qrels = {q: docs for q, docs in qrels.items() if q in queries}
     task = Task(
         name=name,
         kind="instruction-reranking" if changed is not None else "retrieval",
@@ -171,7 +171,7 @@ def _finish(name, folder, split, corpus, queries, qrels, measures, candidates, c
         candidates=candidates,
         changed_docs=changed,
     )
-    check_references(task, Path(folder))
+    check_references(task, Path(folder), strict=False)
     return task
 
 

@@ -7,11 +7,13 @@ from pathlib import Path
 
 from harness.errors import IfirError, where
 from harness.fileio import read_json, read_jsonl, read_lines, require
-from harness.types import CHANGED, OG, Document, Qrels, Query, Task, base_query_id
+from harness.metrics.family import FAMILY_SCORERS, SCORER_MAIN, SCORERS
+from harness.types import CHANGED, FAMILIES, OG, Document, Qrels, Query, Task, base_query_id
 
 EXPORT_META = "ifir_task.json"
 FOLLOWIR_FILES = ("top_ranked.jsonl", "qrel_diff.jsonl")
 EXCLUDED = "excluded.jsonl"  # {"query-id", "corpus-ids"}: documents never to return for the query
+GROUPS = "groups.jsonl"  # {"id", "group"}: a label per key of the main measure's per-query values, for a breakdown
 FOLLOWIR_MEASURES = ["AP@1000", "nDCG@5"]
 RETRIEVAL_MEASURES = ["nDCG@10", "R@100"]
 
@@ -31,17 +33,36 @@ def content_fingerprint(files: list[Path]) -> str:
     return "sha256:" + h.hexdigest()[:16]
 
 
-def read_corpus(path: Path) -> dict[str, Document]:
+def is_trec_id(value: str) -> bool:
+    """Whether an id can stand in a TREC run or qrels line: not empty, no whitespace (the separator)."""
+    return bool(value) and not any(ch.isspace() for ch in value)
+
+
+def bad_id(value: str, where_: str) -> IfirError:
+    return IfirError(f"{where_}: id {value!r} is empty or holds whitespace, which TREC run files cannot carry "
+                     f"(whitespace separates their fields).")
+
+
+def read_id(obj: dict, key: str, path: Path, line: int) -> str:
+    value = require(obj, key, path, line)
+    if not is_trec_id(value):
+        raise bad_id(value, where(path, line))
+    return value
+
+
+def read_corpus(path: Path, *, allow_empty: bool = False) -> dict[str, Document]:
+    """Documents by id; one with an empty title and text is refused (a misnamed field, often) unless
+    `allow_empty` (an export of hub data, which keeps the reference's empty documents)."""
     corpus: dict[str, Document] = {}
     for n, obj in read_jsonl(path):
-        doc_id = require(obj, "_id", path, n)
+        doc_id = read_id(obj, "_id", path, n)
         if doc_id in corpus:
             raise IfirError(f"{where(path, n)}: duplicate document id '{doc_id}'.")
         title = obj.get("title") or ""
         text = obj.get("text") or ""
         if not isinstance(title, str) or not isinstance(text, str):
             raise IfirError(f"{where(path, n)}: 'title' and 'text' must be strings.")
-        if not (title.strip() or text.strip()):
+        if not (title.strip() or text.strip() or allow_empty):
             raise IfirError(f"{where(path, n)}: document '{doc_id}' has an empty title and text.")
         corpus[doc_id] = Document(doc_id, text, title)
     if not corpus:
@@ -52,7 +73,7 @@ def read_corpus(path: Path) -> dict[str, Document]:
 def read_queries(path: Path) -> dict[str, Query]:
     queries: dict[str, Query] = {}
     for n, obj in read_jsonl(path):
-        qid = require(obj, "_id", path, n)
+        qid = read_id(obj, "_id", path, n)
         text = require(obj, "text", path, n)
         if qid in queries:
             raise IfirError(f"{where(path, n)}: duplicate query id '{qid}'.")
@@ -74,12 +95,15 @@ _HEADER_NAMES = (
 )
 
 
-def is_qrels_header(cols: list[str]) -> bool:
-    """A header row names its columns (`query-id corpus-id score`, `qid docid rel`, ...)."""
+def header_columns(cols: list[str]) -> tuple[int, int, int] | None:
+    """The positions of (query, document, grade) named by a header row (`query-id corpus-id score`,
+    BEIR's, any further columns such as a note left aside; TREC's `qid iter docid rel`), or None
+    when the row names no columns (it is data)."""
     names = ["".join(ch for ch in c.lower() if ch.isalnum()) for c in cols]
-    if len(names) == 4:
-        names = [names[0], names[2], names[3]]
-    return len(names) == 3 and all(name in known for name, known in zip(names, _HEADER_NAMES))
+    for positions in ((0, 1, 2), (0, 2, 3)):
+        if len(names) > positions[-1] and all(names[i] in known for i, known in zip(positions, _HEADER_NAMES)):
+            return positions
+    return None
 
 
 def parse_grade(text: str, path: Path, line: int) -> int:
@@ -98,6 +122,8 @@ def read_qrels(path: Path) -> Qrels:
     an optional first row that names the columns is skipped."""
     qrels: Qrels = {}
     seen_row = False
+    header: tuple[int, int, int] | None = None
+    width = 0
     for n, line in read_lines(path):
         line = line.strip()  # a trailing tab or space adds no column
         if not line:
@@ -105,12 +131,17 @@ def read_qrels(path: Path) -> Qrels:
         cols = [c.strip() for c in (line.split("\t") if "\t" in line else line.split())]
         if not seen_row:
             seen_row = True
-            if is_qrels_header(cols):
+            header = header_columns(cols)
+            if header:
+                width = len(cols)
                 continue
-        if len(cols) == 4:  # TREC qrels: qid iter docid rel
+        if header and len(cols) > header[-1]:  # the columns its header names (an empty last one is stripped)
+            cols = [cols[i] for i in header]
+        elif not header and len(cols) == 4:  # TREC qrels: qid iter docid rel
             cols = [cols[0], cols[2], cols[3]]
         if len(cols) != 3:
-            raise IfirError(f"{where(path, n)}: expected 3 tab-separated columns (query-id, corpus-id, score), got {len(cols)}.")
+            expected = f"{width} columns, as its header names" if header and width != 3 else "3 tab-separated columns (query-id, corpus-id, score)"
+            raise IfirError(f"{where(path, n)}: expected {expected}, got {len(cols)}.")
         qid, doc_id, score = cols
         rel = parse_grade(score, path, n)
         if doc_id in qrels.get(qid, {}):
@@ -133,6 +164,17 @@ def read_id_lists(path: Path, what: str) -> dict[str, list[str]]:
     return out
 
 
+def read_groups(path: Path) -> dict[str, str]:
+    """`groups.jsonl`: {"id": a per-query key of the main measure, "group": its label} per line."""
+    out: dict[str, str] = {}
+    for n, obj in read_jsonl(path):
+        key = require(obj, "id", path, n)
+        if key in out:
+            raise IfirError(f"{where(path, n)}: duplicate id '{key}'.")
+        out[key] = require(obj, "group", path, n)
+    return out
+
+
 def read_instructions(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for n, obj in read_jsonl(path):
@@ -140,13 +182,31 @@ def read_instructions(path: Path) -> dict[str, str]:
     return out
 
 
-def check_references(task: Task, origin: Path) -> None:
-    """Qrels, candidates and changed docs must name known queries and documents."""
+def check_references(task: Task, origin: Path, *, strict: bool = True) -> None:
+    """Candidates and changed docs must name known queries and documents; so must qrels when
+    `strict` (a folder made by hand, where an unknown id is a mistake). Otherwise (hub data and
+    its exports) judged documents that are empty or absent from the corpus stay in the qrels, as
+    mteb, BRIGHT and pytrec_eval count them, with a warning in `task.meta`; so does a judged query
+    without any relevant document."""
     corpus, queries = task.corpus, task.queries
-    for qid, docs in task.qrels.items():
-        unknown = [d for d in docs if d not in corpus]
-        if unknown:
-            raise IfirError(f"{origin}: qrels of query '{qid}' name {len(unknown)} document(s) not in the corpus, e.g. '{unknown[0]}'.")
+    warnings = []
+    judged = {d for docs in task.qrels.values() for d in docs}
+    absent = sorted(d for d in judged if d not in corpus)
+    if absent and strict:
+        qid, doc = next((q, d) for q, docs in task.qrels.items() for d in docs if d not in corpus)
+        n = sum(d not in corpus for d in task.qrels[qid])
+        raise IfirError(f"{origin}: qrels of query '{qid}' name {n} document(s) not in the corpus, e.g. '{doc}'.")
+    empty = sorted(d for d in judged if d in corpus and not (corpus[d].text.strip() or corpus[d].title.strip()))
+    if absent or empty:
+        warnings.append(f"{origin}: {len(empty)} judged document(s) are empty and {len(absent)} are not in the corpus "
+                        f"(e.g. '{(empty or absent)[0]}'); they stay in the qrels, as mteb, BRIGHT and pytrec_eval count them "
+                        f"(an empty document can still be retrieved, an absent one never is).")
+    unrelevant = [q for q, docs in task.qrels.items() if docs and max(docs.values()) <= 0]
+    if unrelevant:
+        warnings.append(f"{origin}: {len(unrelevant)} of {sum(bool(d) for d in task.qrels.values())} judged queries have no "
+                        f"relevant document (every grade 0 or less; e.g. '{unrelevant[0]}'); they score 0 on every measure.")
+    if warnings:
+        task.meta.setdefault("warnings", []).extend(warnings)
     for name, lists in (("top_ranked.jsonl", task.candidates), ("qrel_diff.jsonl", task.changed_docs)):
         for qid, docs in (lists or {}).items():
             unknown = [d for d in docs if d not in corpus]
@@ -161,9 +221,10 @@ def check_references(task: Task, origin: Path) -> None:
 
 
 def check_followir_pairs(task: Task, origin: Path) -> None:
-    """FollowIR: queries come in -og / -changed pairs, each with an instruction, and at least one pair
-    has changed documents (else p-MRR is undefined). Changed documents outside a query's candidates
-    can only rank after all of them in both runs: scored as mteb does, with a warning in `task.meta`."""
+    """FollowIR: queries come in -og / -changed pairs that differ (in instruction or text: an empty
+    instruction is fine), and at least one pair has changed documents (else p-MRR is undefined).
+    Pairs without changed documents, and changed documents outside a query's candidates (which can
+    only rank after all of them in both runs), are scored as mteb does, with a warning in `task.meta`."""
     queries, queries_file = task.queries, origin / "queries.jsonl"
     for qid in queries:
         if not qid.endswith((OG, CHANGED)):
@@ -172,11 +233,13 @@ def check_followir_pairs(task: Task, origin: Path) -> None:
         partner = base + (CHANGED if qid.endswith(OG) else OG)
         if partner not in queries:
             raise IfirError(f"{queries_file}: query '{qid}' has no '{partner}' partner (FollowIR queries come in pairs).")
-    lacking = [q for q, v in queries.items() if not v.instruction.strip()]
-    if lacking:
+    bases = sorted({base_query_id(q) for q in queries})
+    same = [b for b in bases if (queries[b + OG].text, queries[b + OG].instruction.strip())
+            == (queries[b + CHANGED].text, queries[b + CHANGED].instruction.strip())]
+    if same:
         raise IfirError(
-            f"{origin / 'instructions.jsonl'}: no instruction for query '{lacking[0]}' ({len(lacking)} of {len(queries)} "
-            f"queries lack one); p-MRR compares rankings under two instructions."
+            f"{origin}: queries '{same[0]}{OG}' and '{same[0]}{CHANGED}' have the same text and instruction ({len(same)} of "
+            f"{len(bases)} pairs), so p-MRR has no two rankings to compare; an empty instruction is fine where the other differs."
         )
     diff_file = origin / "qrel_diff.jsonl"
     for base in task.changed_docs:
@@ -184,6 +247,12 @@ def check_followir_pairs(task: Task, origin: Path) -> None:
             raise IfirError(f"{diff_file}: query '{base}' has no '{base}{OG}' / '{base}{CHANGED}' queries in {queries_file}.")
     if not any(docs for docs in task.changed_docs.values()):
         raise IfirError(f"{diff_file}: no query has changed documents, so p-MRR cannot be computed.")
+    unchanged = [b for b in bases if not task.changed_docs.get(b)]
+    if unchanged:
+        task.meta.setdefault("warnings", []).append(
+            f"{diff_file}: {len(unchanged)} of {len(bases)} query pairs have no changed documents (e.g. '{unchanged[0]}'); "
+            f"p-MRR leaves them out, as mteb does (their MAP and nDCG still count)."
+        )
     if task.candidates is None:
         return
     outside = []
@@ -210,18 +279,27 @@ def expand_candidates(candidates: dict[str, list[str]], queries: dict[str, Query
 
 
 def _exported_meta(root: Path) -> dict:
-    """Name, measures and origin that `ifir-bench data export` left beside the data, if any."""
+    """`ifir_task.json` (written by `ifir-bench data export`, or by hand), if any: `source` and
+    `revision` (required), `name`, `split`, `measures`, `family`, and the family's `scorer` and
+    `main` score, which default to the family's (`harness.metrics.family.FAMILY_SCORERS`)."""
     path = root / EXPORT_META
     if not path.is_file():
         return {}
     meta = read_json(path)
     if not isinstance(meta, dict):
         raise IfirError(f"{path}: expected a JSON object, got {type(meta).__name__}.")
-    for key, kind in (("source", str), ("revision", str), ("name", str), ("measures", list)):
+    for key, kind in (("source", str), ("revision", str), ("name", str), ("measures", list), ("family", str),
+                      ("scorer", (str, type(None))), ("main", (str, type(None)))):
         if key in ("source", "revision") and key not in meta:
             raise IfirError(f"{path}: missing field '{key}' (written by `ifir-bench data export`); re-export the task or delete this file.")
         if key in meta and not isinstance(meta[key], kind):
-            raise IfirError(f"{path}: field '{key}' should be {kind.__name__}, got {type(meta[key]).__name__}.")
+            raise IfirError(f"{path}: field '{key}' should be {getattr(kind, '__name__', 'str or null')}, got {type(meta[key]).__name__}.")
+    if meta.get("family", "local") not in FAMILIES:
+        raise IfirError(f"{path}: unknown family '{meta['family']}' (one of {', '.join(FAMILIES)}).")
+    meta.setdefault("scorer", FAMILY_SCORERS.get(meta.get("family", "local")))  # an export writes both, null or not
+    if meta["scorer"] is not None and meta["scorer"] not in SCORERS:
+        raise IfirError(f"{path}: unknown scorer '{meta['scorer']}' (one of {', '.join(SCORERS)}).")
+    meta.setdefault("main", SCORER_MAIN.get(meta["scorer"]))
     return meta
 
 
@@ -245,7 +323,8 @@ def load_local(path: str | Path, *, split: str = "test", name: str | None = None
     """A BEIR or FollowIR directory; the layout is detected from the files present."""
     root = Path(path)
     qrels_path = check_layout(root, split)
-    corpus = read_corpus(root / "corpus.jsonl")
+    exported = _exported_meta(root)
+    corpus = read_corpus(root / "corpus.jsonl", allow_empty=bool(exported))
     queries = read_queries(root / "queries.jsonl")
     qrels = read_qrels(qrels_path)
     files = [root / "corpus.jsonl", root / "queries.jsonl", qrels_path]
@@ -277,10 +356,13 @@ def load_local(path: str | Path, *, split: str = "test", name: str | None = None
     if (root / EXCLUDED).is_file():
         files.append(root / EXCLUDED)
         excluded = read_id_lists(root / EXCLUDED, "excluded documents")
+    groups = None
+    if (root / GROUPS).is_file():
+        files.append(root / GROUPS)
+        groups = read_groups(root / GROUPS)
     unknown_q = [q for q in qrels if q not in queries]
     if unknown_q:
         raise IfirError(f"{qrels_path}: query '{unknown_q[0]}' is not in {root / 'queries.jsonl'} ({len(unknown_q)} unknown).")
-    exported = _exported_meta(root)
     task = Task(
         name=name or exported.get("name") or root.name,
         kind="instruction-reranking" if followir else "retrieval",
@@ -298,6 +380,10 @@ def load_local(path: str | Path, *, split: str = "test", name: str | None = None
         excluded=excluded,
         scorer=exported.get("scorer"),
         main=exported.get("main"),
+        groups=groups,
     )
-    check_references(task, root)
+    if task.main and task.main not in (*task.measures, "p-MRR", SCORER_MAIN.get(task.scorer)):
+        raise IfirError(f"{root / EXPORT_META}: main score '{task.main}' is neither one of the measures "
+                        f"({', '.join(task.measures)}) nor the score of the family's scorer.")
+    check_references(task, root, strict=not exported)  # an export keeps the hub data's own judgements
     return task

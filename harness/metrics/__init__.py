@@ -2,6 +2,6 @@
 Robustness@10, paired accuracy, IFIR levels) our own. No I/O here."""
 
 from harness.metrics.pmrr import p_mrr, rank_change_score
-from harness.metrics.standard import evaluate_measures, parse_measures
+from harness.metrics.standard import evaluate_measures, group_means, main_per_query, parse_measures
 
-__all__ = ["evaluate_measures", "p_mrr", "parse_measures", "rank_change_score"]
+__all__ = ["evaluate_measures", "group_means", "main_per_query", "p_mrr", "parse_measures", "rank_change_score"]

@@ -5,6 +5,11 @@
   base queries. A query id `<base>_<n>` belongs to base `<base>` (mteb's grouping).
 - Paired accuracy (NevIR, Weller et al. 2023; mteb's `paired_accuracy`): a pair `<key>_q1` /
   `<key>_q2` counts only when both queries rank their own relevant document first (R@1 = 1).
+- Direction accuracy (the dual-view probe, `dualview_trainer.experiment`): a pair `<key>_q1` (an
+  instruction under which document P is relevant) / `<key>_q2` (its complement, under which N is)
+  counts when the instruction moves the scores the way it says: s1(P) - s1(N) > s2(P) - s2(N). It
+  asks whether the ranking *changes* in the right direction (FollowIR's question, on scores), where
+  paired accuracy also asks that the change overturn the topical preference of both views.
 - IFIR levels (Song et al. 2025; mteb's IFIR `task_specific_scores`): nDCG@20 averaged over the
   queries of each instruction level, a query's level being the first of `v1`, `v2`, `v3` in its id.
 """
@@ -20,6 +25,7 @@ from harness.types import Run, Task
 
 ROBUSTNESS = "Robustness@10"
 PAIRED_ACCURACY = "paired-accuracy"
+DIRECTION = "direction-accuracy"
 IFIR_MEASURE = "nDCG@20"
 LEVEL_TAGS = ("v1", "v2", "v3")
 
@@ -51,6 +57,26 @@ def paired_accuracy(recall_at_1: Mapping[str, float]) -> tuple[float, dict[str, 
         per_pair[key] = 1.0 if recall_at_1[q1] == 1 and recall_at_1[q2] == 1 else 0.0
     if not per_pair:
         raise ValueError("Paired accuracy: no scored pairs.")
+    return sum(per_pair.values()) / len(per_pair), per_pair
+
+
+def direction_accuracy(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]]) -> tuple[float, dict[str, float]]:
+    """(share of pairs whose score margin moves toward the relevant document of each view, 1/0 per
+    pair); a tie counts as no move."""
+    per_pair: dict[str, float] = {}
+    for key in sorted({base_of(q) for q in qrels}):
+        q1, q2 = f"{key}_q1", f"{key}_q2"
+        if q1 not in qrels or q2 not in qrels:
+            raise ValueError(f"Direction accuracy: pair '{key}' needs both '{q1}' and '{q2}'.")
+        p = next(d for d, r in qrels[q1].items() if r > 0)
+        n = next(d for d, r in qrels[q2].items() if r > 0)
+        s1, s2 = run.get(q1, {}), run.get(q2, {})
+        if not all(d in s for s in (s1, s2) for d in (p, n)):
+            per_pair[key] = 0.0
+            continue
+        per_pair[key] = 1.0 if (s1[p] - s1[n]) - (s2[p] - s2[n]) > 0 else 0.0
+    if not per_pair:
+        raise ValueError("Direction accuracy: no scored pairs.")
     return sum(per_pair.values()) / len(per_pair), per_pair
 
 
@@ -89,6 +115,12 @@ def _nevir(task, run, per_query):
     return {PAIRED_ACCURACY: value}, {PAIRED_ACCURACY: pairs}
 
 
+def _probe(task, run, per_query):
+    value, pairs = direction_accuracy(task.qrels, run)
+    paired, per_pair = paired_accuracy(_per_query(task, run, per_query, "R@1"))
+    return {DIRECTION: value, PAIRED_ACCURACY: paired}, {DIRECTION: pairs, PAIRED_ACCURACY: per_pair}
+
+
 def _ifir(task, run, per_query):
     means = level_means(_per_query(task, run, per_query, IFIR_MEASURE))
     return {f"{IFIR_MEASURE}/level-{level}": value for level, value in means.items()}, {}
@@ -98,7 +130,12 @@ SCORERS: dict[str, Callable[[Task, Run, dict], tuple[dict, dict]]] = {
     "instructir": _instructir,
     "nevir": _nevir,
     "ifir": _ifir,
+    "probe": _probe,
 }
+SCORER_MAIN = {"instructir": ROBUSTNESS, "nevir": PAIRED_ACCURACY, "probe": DIRECTION}
+"""The score a scorer adds that ranks models (its family's main score); IFIR's levels rank nothing."""
+FAMILY_SCORERS = {"instructir": "instructir", "nevir": "nevir", "ifir": "ifir"}
+"""The scorer of a family's tasks: what a local task folder of that family gets unless it names another."""
 
 
 def family_scores(task: Task, run: Run, per_query: dict) -> tuple[dict, dict]:

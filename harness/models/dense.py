@@ -178,6 +178,11 @@ class SentenceTransformerEncoder:
     @property
     def model(self):
         """The sentence-transformers model, loaded on first use."""
+        return self.load()
+
+    def load(self):
+        """The sentence-transformers model, loaded now if it is not yet: the runner calls this before
+        encoding and times it as the `load` phase (with an export or compression it implies)."""
         if self._model is None:
             self._model = self._load()
             if self._kept_meta is not None and self._meta_of(self._model).to_dict() != self._kept_meta:
@@ -199,10 +204,12 @@ class SentenceTransformerEncoder:
                 cache_dir=self._cache_dir, trust_remote_code=s["trust_remote_code"],
             )  # fmt: skip
             options |= {"backend": s["backend"], "model_kwargs": kwargs or None}
+        from safetensors import SafetensorError
+
         device = self.devices[0] if isinstance(self.devices, list) else self.devices
         try:
             model = SentenceTransformer(path, device=device, trust_remote_code=s["trust_remote_code"], **options)
-        except OSError as e:
+        except (OSError, SafetensorError) as e:  # missing or damaged files (a truncated model.safetensors)
             raise IfirError(f"Could not load a sentence-transformers model from '{path}': {e}") from None
         if not s["include_prompt"]:
             model.set_pooling_include_prompt(include_prompt=False)

@@ -1,6 +1,8 @@
 """What a retriever must offer. A model implements one or more of these; the runner adapts.
 
-- `Encoder`: turns texts into vectors; the harness does caching and exact search.
+- `Encoder`: turns texts into vectors; the harness does caching and exact search. One that loads
+  its model on first use may offer `load()` (no arguments; loads it if not yet): the runner calls it
+  before encoding and times it as the `load` phase.
 - `Retriever`: full retrieval over a corpus (BM25, a pipeline).
 - `Reranker`: scores given candidates per query (cross-encoders; FollowIR's setting).
 

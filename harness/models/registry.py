@@ -175,6 +175,9 @@ def check_spec(spec: str) -> None:
         target = arg if name in models and sep else stage
         if name in models and sep and hasattr(factory := models.get(name), "hub_spec"):
             target = factory.hub_spec(arg)  # what the factory loads (e.g. llm-reranker: options dropped, id pinned)
+        if name in models and sep and hasattr(factory := models.get(name), "check_arg"):
+            factory.check_arg(arg)  # its settings (e.g. bm25:k1=...,b=...): refused before any model loads
+            continue
         if Path(target).expanduser().exists() or (name in models and not sep) or _is_module_target(stage):
             continue
         if _looks_like_hub_id(target) and not Path(target.split("/")[0]).expanduser().is_dir():
