@@ -1,8 +1,9 @@
 """One (mix, budget) of two matched-budget experiment folders side by side, e.g. an ablation (`--loss
 mnrl`, `--learning-rate`, `--general-fraction` into its own `--out`) against the main run: per task,
-mean over seeds of the headline measure in each, and a paired randomization test over queries of the
-per-query values averaged over seeds (leaderboard.stats, as the experiment's own summary); the
-held-out swap probe on the pool pairs that both folders held out.
+the mean over seeds of the main score in each, a t-test over the seeds both folders trained (paired
+by seed: a seed draws the same records in both), and the per-query randomization test of the values
+averaged over seeds (as the experiment's own summary). The probe is comparable only where both
+folders hold out the same pairs (the same pool and probe size: `split.json`'s digest says so).
 
     python benchmarks/compare_experiments.py A B [--mix dual-view] [--budget 256]
 """
@@ -17,27 +18,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dualview_trainer.experiment import PROBE, _per_query, seed_mean  # noqa: E402
-from harness.errors import IfirError  # noqa: E402
-from harness.results import load_result  # noqa: E402
+from dualview_trainer.experiment import collect, main_values, seed_mean  # noqa: E402
+from harness.metrics.significance import seed_test  # noqa: E402
 from leaderboard.stats import compare  # noqa: E402
 
 
-def collect(folder: Path, mix: str, budget: int) -> dict[str, list[dict[str, float]]]:
-    """task -> per-query values of each seed of (mix, budget) in one experiment folder."""
-    out: dict[str, list] = {}
-    for path in sorted((folder / "results").rglob("*.json")):
-        try:
-            result = load_result(path)
-        except IfirError:
-            continue
-        card = result["model"].get("extra", {}).get("training_card")
-        if card and card["data"]["mix"] == mix and card["data"]["budget"] == budget:
-            out.setdefault(result["task"]["name"], []).append(_per_query(result))
-    for path in sorted((folder / "probe").glob(f"{mix}-b{budget}-s*.json")):
-        probe = json.loads(path.read_text(encoding="utf-8"))
-        acc = probe["accuracy"]
-        out.setdefault(PROBE, []).append({str(i): float(v) for i, v in zip(probe["ids"], acc["per_pair"])})
+def by_seed(folder: Path, mix: str, budget: int) -> dict[str, dict[int, dict]]:
+    """task -> seed -> result of (mix, budget) in one experiment folder."""
+    roles = json.loads((folder / "tasks.json").read_text(encoding="utf-8"))
+    _, trained = collect(folder / "results", set(roles))
+    out: dict[str, dict[int, dict]] = {}
+    for (b, m, seed), results in trained.items():
+        if (m, b) == (mix, budget):
+            for task, result in results.items():
+                out.setdefault(task, {})[seed] = result
     return out
 
 
@@ -48,15 +42,23 @@ def main() -> None:
     parser.add_argument("--mix", default="dual-view")
     parser.add_argument("--budget", type=int, default=256)
     args = parser.parse_args()
-    a, b = collect(args.a, args.mix, args.budget), collect(args.b, args.mix, args.budget)
+    a, b = by_seed(args.a, args.mix, args.budget), by_seed(args.b, args.mix, args.budget)
+    same_probe = all((f / "split.json").is_file() for f in (args.a, args.b)) and \
+        json.loads((args.a / "split.json").read_text())["test"] == json.loads((args.b / "split.json").read_text())["test"]
     print(f"{args.mix} at budget {args.budget}: A = {args.a}, B = {args.b}")
-    print(f"{'task':16s} {'seeds':>5s} {'A':>8s} {'B':>8s} {'queries':>7s} {'A - B':>8s} {'p':>7s}")
+    print(f"{'task':18s} {'seeds':>5s} {'A':>8s} {'B':>8s} {'A - B':>8s} {'p seeds':>8s} {'queries':>7s} {'p queries':>9s}")
     for task in sorted(set(a) & set(b)):
-        c = compare(seed_mean(a[task]), seed_mean(b[task]))
-        if c is None:
+        if task.startswith("probe") and not same_probe:
             continue
-        print(f"{task:16s} {len(a[task]):>2d}/{len(b[task]):<2d} {c['mean_a']:8.4f} {c['mean_b']:8.4f} {c['n']:7d} {c['diff']:+8.4f} {c['p']:7.4f}")
-    print("A, B: the headline measure (p-MRR not x100) averaged over seeds, on the queries (probe: pairs) both scored.")
+        seeds = sorted(set(a[task]) & set(b[task]))
+        if not seeds:
+            continue
+        st = seed_test([a[task][s]["main_score"] for s in seeds], [b[task][s]["main_score"] for s in seeds])
+        c = compare(seed_mean([main_values(a[task][s]) for s in seeds]), seed_mean([main_values(b[task][s]) for s in seeds]))
+        mean_a = sum(a[task][s]["main_score"] for s in seeds) / len(seeds)
+        print(f"{task:18s} {len(seeds):5d} {mean_a:8.4f} {mean_a - st['diff']:8.4f} {st['diff']:+8.4f} {st['p']:8.4f} "
+              f"{c['n'] if c else 0:7d} {c['p'] if c else float('nan'):9.4f}")
+    print("A, B: the main score (p-MRR not x100) averaged over the seeds both trained; p seeds: paired t-test over seeds.")
 
 
 if __name__ == "__main__":

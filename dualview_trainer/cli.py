@@ -9,16 +9,20 @@ from pathlib import Path
 import click
 
 from dualview_trainer.config import LOSSES
+from dualview_trainer.pairing import ALL_MIXES, MIXES
 
 LOSS_OPTION = click.option("--loss", type=click.Choice(LOSSES), default=None,
                            help="Overrides training.loss: pair-aware (masks the other view's copies) or mnrl (unmasked, the ablation).")
 
 
 def llm_overrides(llm: str | None) -> dict:
-    """`--llm none` selects the contrast backend; any other `--llm` the LLM backend with that model."""
+    """`--llm none` or `rules` selects the LLM-free rules backend, `contrast` the key-phrase one;
+    any other `--llm` the LLM backend with that model."""
     if llm is None:
         return {}
-    if llm.lower() == "none":
+    if llm.lower() in ("none", "rules"):
+        return {"synthesis.backend": "rules"}
+    if llm.lower() == "contrast":
         return {"synthesis.backend": "contrast"}
     return {"synthesis.backend": "llm", "synthesis.llm": llm}
 
@@ -27,19 +31,20 @@ def llm_overrides(llm: str | None) -> dict:
 @click.option("--source", required=True, help="A BEIR directory (its train split), a JSONL of (query, instruction, positive, negative), or samaya-ai/msmarco-w-instructions / InF-IR/InF-IR.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder: the model, training_card.json, synthesis.jsonl.")
 @click.option("--budget", type=int, default=32, show_default=True, help="Number of training examples.")
-@click.option("--mix", type=click.Choice(["standard", "diversity", "dual-view"]), default="dual-view", show_default=True, help="Fill the budget with one-view examples, distinct queries, or pairs with both views.")
+@click.option("--mix", type=click.Choice(MIXES), default="dual-view", show_default=True,
+              help="Fill the budget with one-view examples (several per query), one example per query, or pairs with both views.")
 @click.option("--config", "config", default="cpu", show_default=True, help="cpu, gpu, or a .toml file.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for example sampling, LLM sampling and batch order (recorded in the training card).")
 @click.option("--base-model", default=None, help="Overrides the config: minilm, a folder or a hub id.")
-@click.option("--llm", default=None, help="Overrides the config: none (the LLM-free contrast backend); smollm2, a hub id, folder or .gguf; openai or an http(s):// base URL.")
+@click.option("--llm", default=None, help="Overrides the config: none (the LLM-free rules backend) or contrast (key phrases); smollm2, a hub id, folder or .gguf; openai or an http(s):// base URL.")
 @click.option("--llm-base-url", default=None, help="OpenAI-compatible base URL for --llm openai (default $OPENAI_BASE_URL); key from $OPENAI_API_KEY.")
 @click.option("--llm-model", default=None, help="Model name sent to the HTTP endpoint.")
 @click.option("--no-judge", is_flag=True, help="Skip the LLM-as-judge check (the simple checks still run).")
 @click.option("--synthesis-file", type=click.Path(path_type=Path), default=None, help="Where synthesized pairs go (default OUT/synthesis.jsonl); re-running resumes it.")
 @click.option("--max-candidates", type=int, default=None, help="Most examples to send to the LLM (default: budget-dependent, see the config).")
 @click.option("--max-steps", type=int, default=None, help="Stop training after this many steps.")
-@click.option("--epochs", type=float, default=None, help="Overrides the config's num_train_epochs.")
-@click.option("--batch-size", type=int, default=None, help="Overrides per_device_train_batch_size.")
+@click.option("--epochs", type=click.FloatRange(0, min_open=True), default=None, help="Overrides the config's num_train_epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Overrides per_device_train_batch_size.")
 @click.option("--general-fraction", type=float, default=None,
               help="Overrides training.general_fraction: this share of the budget is instruction-free rows (query alone -> positive).")
 @LOSS_OPTION
@@ -47,9 +52,12 @@ def llm_overrides(llm: str | None) -> dict:
 def train_dualview(source, out, budget, mix, config, seed, base_model, llm, llm_base_url, llm_model, no_judge,
                    synthesis_file, max_candidates, max_steps, epochs, batch_size, general_fraction, loss, stop_after):
     """Synthesize complementary instructions with an LLM and train an encoder on both views."""
+    from harness.fileio import check_folder_option
     from harness.progress import console
 
     from dualview_trainer.pipeline import JobOptions, run_job
+
+    check_folder_option(out, "--out")  # before synthesis, not after it
 
     overrides = {
         "model.base": base_model, **llm_overrides(llm), "synthesis.judge": False if no_judge else None,
@@ -79,28 +87,36 @@ def experiment():
     """Experiments built from dual-view training runs."""
 
 
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
 @experiment.command("matched-budget")
 @click.option("--source", required=True, help="Training data: a BEIR directory (its train split), a JSONL of examples, or a hub dataset.")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Experiment folder (pool, models, results, summary, site); re-running resumes it.")
-@click.option("--budgets", default="64,256", show_default=True, help="Comma-separated training budgets (examples per model).")
-@click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0..N-1 per (budget, mix).")
-@click.option("--mixes", default="standard,diversity,dual-view", show_default=True,
-              help="Comma-separated mixes to train at each budget and seed (standard, diversity, dual-view).")
-@click.option("--eval", "eval_tasks", default="sample", show_default=True, help="Comma-separated tasks for `ifir-bench run` (names, groups, directories).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Experiment folder (pool, split, tasks, models, results, summary, site); re-running resumes it.")
+@click.option("--budgets", default="256", show_default=True, help="Comma-separated training budgets (examples per model).")
+@click.option("--seeds", type=int, default=5, show_default=True, help="Seeds 0..N-1 per (budget, mix).")
+@click.option("--mixes", default=",".join(ALL_MIXES), show_default=True,
+              help="Comma-separated mixes: standard, diversity, dual-view, and the controls dual-view-shuffled, dual-view-contrast.")
+@click.option("--general", default="", help="Comma-separated general-quality tasks scored beside the source's leak-free test queries (e.g. ../shared/data/msmarco-5k).")
+@click.option("--eval", "eval_tasks", default="sample", show_default=True, help="Comma-separated outside tasks, scored once at the final stage (names, groups, directories).")
+@click.option("--stage", type=click.Choice(["tune", "final"]), default="final", show_default=True,
+              help="tune: train and score the probe's dev part only (choose settings there); final: score everything and freeze the settings.")
+@click.option("--probe-size", type=int, default=240, show_default=True, help="Held-out pairs (half dev, half test), disjoint in content from all training records.")
 @click.option("--config", default="cpu", show_default=True, help="cpu, gpu, or a .toml file.")
-@click.option("--llm", default=None, help="none (contrast backend), or an LLM as for train-dualview.")
+@click.option("--llm", default=None, help="none or rules (LLM-free backends), or an LLM as for train-dualview.")
 @click.option("--llm-base-url", default=None, help="OpenAI-compatible base URL for --llm openai (default $OPENAI_BASE_URL); key from $OPENAI_API_KEY.")
 @click.option("--llm-model", default=None, help="Model name sent to the HTTP endpoint.")
 @click.option("--learning-rate", type=float, default=None, help="Overrides the config's training.learning_rate.")
-@click.option("--epochs", type=float, default=None, help="Overrides the config's training.num_train_epochs.")
+@click.option("--epochs", type=click.FloatRange(0, min_open=True), default=None, help="Overrides the config's training.num_train_epochs.")
 @click.option("--general-fraction", type=float, default=None,
               help="Overrides training.general_fraction: this share of every budget is instruction-free rows (query alone -> positive), the same for every mix.")
 @LOSS_OPTION
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Encoding batch size at evaluation.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding cache (default as for `ifir-bench run`).")
-def matched_budget(source, out, budgets, seeds, mixes, eval_tasks, config, llm, llm_base_url, llm_model, learning_rate, epochs,
-                   general_fraction, loss, batch_size, cache_dir):
-    """Train standard / diversity / dual-view mixes at matched budgets from one pool, score them, summarize, build the leaderboard."""
+def matched_budget(source, out, budgets, seeds, mixes, general, eval_tasks, stage, probe_size, config, llm, llm_base_url, llm_model,
+                   learning_rate, epochs, general_fraction, loss, batch_size, cache_dir):
+    """Train every mix (and two controls) at matched budgets from one leak-free pool, score them, test at the seed level, build the leaderboard."""
     from harness.progress import console
 
     from dualview_trainer.experiment import ExperimentOptions, run_experiment
@@ -108,8 +124,8 @@ def matched_budget(source, out, budgets, seeds, mixes, eval_tasks, config, llm, 
     overrides = {**llm_overrides(llm), "training.learning_rate": learning_rate, "training.num_train_epochs": epochs,
                  "training.general_fraction": general_fraction, "training.loss": loss}
     opts = ExperimentOptions(
-        source=source, out=out, budgets=_int_list(budgets, "--budgets"), seeds=seeds,
-        mixes=tuple(m.strip() for m in mixes.split(",") if m.strip()), eval_tasks=tuple(t.strip() for t in eval_tasks.split(",") if t.strip()),
+        source=source, out=out, budgets=_int_list(budgets, "--budgets"), seeds=seeds, mixes=_names(mixes),
+        general=_names(general), eval_tasks=_names(eval_tasks), stage=stage, probe_size=probe_size,
         config=config, batch_size=batch_size, cache_dir=cache_dir, llm_base_url=llm_base_url, llm_model=llm_model,
         command="ifir-bench " + shlex.join(sys.argv[1:]), overrides={k: v for k, v in overrides.items() if v is not None},
     )

@@ -56,7 +56,12 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class SynthesisConfig:
     backend: str = "llm"
-    """`llm` (the paper's method) or `contrast` (key phrases, no LLM)."""
+    """`llm` (the paper's method), `rules` (checkable constraints from attribute detectors, no LLM)
+    or `contrast` (key phrases, no LLM; the earlier offline backend, kept as a control)."""
+    constraint_types: tuple[str, ...] = ()
+    """Attribute types the detectors may write constraints on (`dualview_trainer.constraints`); empty: all."""
+    detect_tokens: int = 0
+    """Detectors read this many tokens of each document (0: the training `max_seq_length`)."""
     llm: str = "smollm2"
     temperature: float = 0.7
     top_p: float = 0.9
@@ -77,6 +82,13 @@ class MiningConfig:
     miner: str = "bm25"
     model: str = "minilm"
     depth: int = 20
+    """Hard negatives come from the miner's top `depth` unjudged documents."""
+    negatives_per_query: int = 1
+    """Instruction negatives kept per (query, positive): each makes its own example."""
+    min_shared_terms: int = 2
+    """A negative must share this many content terms with the query (fewer if the query has fewer)."""
+    min_score_ratio: float = 0.5
+    """... and score at least this share of the best judged positive's retrieval score."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness.errors import IfirError
@@ -14,11 +14,14 @@ from harness.ranking import ranked
 
 PROMPTRIEVER_REPO = "samaya-ai/msmarco-w-instructions"
 INFIR_REPO = "InF-IR/InF-IR"
+POSITIVE_DEPTH = 1000
+"""How deep the miner ranks, so that a judged positive's score (its neighbourhood) is known."""
 
 
 @dataclass(frozen=True)
 class Example:
-    """One training example. `instruction` may be empty: the LLM then writes it (BEIR sources)."""
+    """One training example. `instruction` may be empty: the synthesizer then writes it (BEIR
+    sources). `negative_check` records why the hard negative counts as matching the query."""
 
     id: str
     query: str
@@ -28,6 +31,7 @@ class Example:
     query_id: str = ""
     positive_id: str = ""
     negative_id: str = ""
+    negative_check: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,50 +118,99 @@ def from_hub(repo: str, *, limit: int, seed: int) -> list[Example]:
     return out
 
 
-def from_beir(path: Path, *, limit: int, seed: int, miner: str = "bm25", model: str = "minilm", depth: int = 20, task=None) -> list[Example]:
+def from_beir(path: Path, *, limit: int, seed: int, miner: str = "bm25", model: str = "minilm", depth: int = 20, task=None,
+              negatives_per_query: int = 1, min_shared_terms: int = 2, min_score_ratio: float = 0.5) -> list[Example]:
     """Examples from a BEIR directory's *training* split (qrels/train.tsv only; the test split is
-    never read): one per training query, the positive a judged-relevant document, the hard negative
-    the best-ranked unjudged document in the top `depth` by `miner` (bm25 or dense; a query with
-    none there is skipped). Instructions are left empty."""
+    never read), in query order drawn from `seed`: for each training query, each judged-relevant
+    document as positive against up to `negatives_per_query` *instruction negatives*: unjudged
+    documents in the miner's top `depth` that match the query (`query_match`: enough shared content
+    terms, and a retrieval score at least `min_score_ratio` of the best positive's). Stops after
+    `limit` examples; a query with no matching negative is skipped. Where no positive scores at
+    all (none shares a term with the query), only the shared terms decide. Instructions are left empty."""
     from harness.data.local import load_local
 
-    from dualview_trainer.mining import mine
+    from dualview_trainer.mining import ContentTerms, mine
 
     task = task or load_local(path, split="train")
     qids = sorted(q for q in task.queries if any(r > 0 for r in task.qrels.get(q, {}).values()))
     random.Random(seed).shuffle(qids)
-    qids = qids[:limit]
-    run = mine(task.corpus, {q: task.queries[q].text for q in qids}, miner=miner, model=model, depth=depth)
+    # Mined deep enough to know the positives' scores; negatives come from the top `depth`.
+    run = mine(task.corpus, {q: task.queries[q].text for q in qids}, miner=miner, model=model, depth=max(depth, POSITIVE_DEPTH))
+    terms = ContentTerms()
     out = []
     for q in qids:
-        judged = task.qrels[q]
-        pos_id = min(d for d, r in judged.items() if r > 0)
-        neg_id = next((d for d in ranked(run.get(q, {})) if d not in judged), None)
-        if neg_id is None:
-            continue
-        pos, neg = task.corpus[pos_id], task.corpus[neg_id]
-        out.append(make_example(
-            task.queries[q].text, "", doc_text({"title": pos.title, "text": pos.text}), doc_text({"title": neg.title, "text": neg.text}),
-            id=f"{q}:{pos_id}:{neg_id}", query_id=q, positive_id=pos_id, negative_id=neg_id,
-        ))
-    return out
+        judged, scores = task.qrels[q], run.get(q, {})
+        positives = sorted(d for d, r in judged.items() if r > 0)
+        best = max(scores.get(d, 0.0) for d in positives)
+        negatives = []
+        for rank, d in enumerate(ranked(scores)[:depth], start=1):
+            if d in judged:
+                continue
+            check = query_match(terms, task.queries[q].text, _text(task.corpus[d]), scores[d], best, rank=rank,
+                                min_shared_terms=min_shared_terms, min_score_ratio=min_score_ratio)
+            if check["passed"]:
+                negatives.append((d, check))
+            if len(negatives) == negatives_per_query:
+                break
+        for pos_id in positives:
+            for neg_id, check in negatives:
+                out.append(make_example(
+                    task.queries[q].text, "", _text(task.corpus[pos_id]), _text(task.corpus[neg_id]),
+                    id=f"{q}:{pos_id}:{neg_id}", query_id=q, positive_id=pos_id, negative_id=neg_id, negative_check=check,
+                ))
+        if len(out) >= limit:
+            break
+    return out[:limit]
 
 
-def load_examples(source: str, *, limit: int, seed: int, miner: str = "bm25", model: str = "minilm",
-                  depth: int = 20) -> tuple[list[Example], str, list[str]]:
+def _text(doc) -> str:
+    return doc_text({"title": doc.title, "text": doc.text})
+
+
+def query_match(terms, query: str, document: str, score: float | None, best_positive: float | None, *, rank: int | None = None,
+                min_shared_terms: int = 2, min_score_ratio: float = 0.5) -> dict:
+    """Whether a hard negative matches the query, as recorded per example: it shares at least
+    `min_shared_terms` content terms (stems, stop words left out; fewer if the query has fewer) with
+    the query, and, where the miner scored it, its score is at least `min_score_ratio` of the best
+    judged positive's (it sits in the positives' neighbourhood of the ranking)."""
+    q_terms = terms.of(query)
+    shared = sorted(q_terms & terms.of(document))
+    need = min(min_shared_terms, len(q_terms))
+    ratio = round(score / best_positive, 4) if score is not None and best_positive else None
+    passed = len(shared) >= need and (ratio is None or ratio >= min_score_ratio)
+    return {"passed": passed, "shared_terms": shared, "score_ratio": ratio, "rank": rank,
+            "positive_score": round(best_positive, 4) if best_positive is not None else None}
+
+
+def load_examples(source: str, *, limit: int, seed: int, mining=None) -> tuple[list[Example], str, list[str]]:
     """(examples, split name, documents for term statistics) from a BEIR dir, a JSONL file or a
-    hub dataset id. The documents are the whole corpus of a BEIR dir, else the examples' own."""
+    hub dataset id, settings from `mining` (a `MiningConfig`). The documents are the whole corpus of
+    a BEIR dir, else the examples' own. Examples from a file or the hub whose negative shares too
+    few content terms with the query are left out (their `negative_check` says why)."""
+    from dualview_trainer.config import MiningConfig
+    from dualview_trainer.mining import ContentTerms
+
+    m = mining or MiningConfig()
     p = Path(source).expanduser()
     if p.is_dir():
         from harness.data.local import load_local
 
         task = load_local(p, split="train")
-        examples = from_beir(p, limit=limit, seed=seed, miner=miner, model=model, depth=depth, task=task)
+        examples = from_beir(p, limit=limit, seed=seed, miner=m.miner, model=m.model, depth=m.depth, task=task,
+                             negatives_per_query=m.negatives_per_query, min_shared_terms=m.min_shared_terms,
+                             min_score_ratio=m.min_score_ratio)
         return examples, "train", [doc_text({"title": d.title, "text": d.text}) for d in task.corpus.values()]
     if p.is_file():
-        examples, split = from_jsonl(p)[:limit], "file"
+        examples, split = from_jsonl(p), "file"
     elif source in (PROMPTRIEVER_REPO, INFIR_REPO):
         examples, split = from_hub(source, limit=limit, seed=seed), "train"
     else:
         raise IfirError(f"Source '{source}' is not a BEIR directory, a JSONL file or a known hub dataset ({PROMPTRIEVER_REPO}, {INFIR_REPO}).")
+    terms = ContentTerms()
+    checked = [replace(ex, negative_check=query_match(terms, ex.query, ex.negative, None, None, min_shared_terms=m.min_shared_terms))
+               for ex in examples]
+    examples = [ex for ex in checked if ex.negative_check["passed"]][:limit]
+    if checked and not examples:
+        raise IfirError(f"{source}: no example's negative matches its query (at least {m.min_shared_terms} shared content terms): "
+                        "a hard negative must be about the query and violate the instruction (mining.min_shared_terms sets the bar).")
     return examples, split, sorted({d for ex in examples for d in (ex.positive, ex.negative)})

@@ -17,7 +17,25 @@ from sentence_transformers.sentence_transformer.losses import CachedMultipleNega
 from harness.errors import IfirError
 
 
-class PairAwareCachedMNRL(CachedMultipleNegativesRankingLoss):
+class OnePass:
+    """Where every column of a batch fits in one mini-batch, GradCache's extra embedding pass buys
+    no memory: embed with gradients and take the same loss directly (GradCache is exact, so the
+    loss and its gradients are the same; a test checks it). Larger batches take the cached path."""
+
+    def forward(self, sentence_features, labels=None):
+        features = list(sentence_features)
+        rows = max(next(iter(f.values())).shape[0] for f in features)
+        if rows > self.mini_batch_size or not torch.is_grad_enabled():
+            return super().forward(features, labels)
+        reps = [[self.model(f)["sentence_embedding"]] for f in features]
+        return self.calculate_loss(reps, labels)
+
+
+class CachedMNRL(OnePass, CachedMultipleNegativesRankingLoss):
+    """sentence-transformers' CachedMultipleNegativesRankingLoss, unmasked (the ablation)."""
+
+
+class PairAwareCachedMNRL(OnePass, CachedMultipleNegativesRankingLoss):
     """Query-to-document InfoNCE over (anchor, positive, negative) with GradCache; `labels` are group ids."""
 
     def calculate_loss(self, reps, labels=None, *, with_backward: bool = False):
@@ -53,5 +71,5 @@ class PairAwareCachedMNRL(CachedMultipleNegativesRankingLoss):
 def make_loss(model, training) -> CachedMultipleNegativesRankingLoss:
     """The loss `training.loss` names (a `TrainingConfig`): `pair-aware` (default) or `mnrl`, the
     unmasked CachedMultipleNegativesRankingLoss that keeps the other view's copies as negatives."""
-    cls = PairAwareCachedMNRL if training.loss == "pair-aware" else CachedMultipleNegativesRankingLoss
+    cls = PairAwareCachedMNRL if training.loss == "pair-aware" else CachedMNRL
     return cls(model, mini_batch_size=training.mini_batch_size, scale=training.scale)

@@ -3,14 +3,30 @@ through the harness's DenseSearch."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from harness.errors import IfirError
 from harness.types import Document, Run
 
 
+class ContentTerms:
+    """The content terms of a text as the miner's BM25 sees them: lower-cased words, English stop
+    words left out, Snowball stems (what "shares terms with the query" means for a hard negative)."""
+
+    def __init__(self):
+        import Stemmer
+        from bm25s.stopwords import STOPWORDS_EN
+
+        self.stem = Stemmer.Stemmer("english").stemWord
+        self.stop = frozenset(STOPWORDS_EN)
+
+    def of(self, text: str) -> set[str]:
+        return {self.stem(w) for w in re.findall(r"\w\w+", text.lower()) if w not in self.stop}
+
+
 def bm25_run(corpus: Mapping[str, Document], queries: Mapping[str, str], *, depth: int) -> Run:
-    """k1=0.9, b=0.4, English stopwords and Snowball stemmer (the BEIR/Anserini setting)."""
+    """k1=0.9, b=0.4 (Anserini's BEIR setting), bm25s's English stop words and the Snowball stemmer."""
     import bm25s
     import Stemmer
 

@@ -12,6 +12,15 @@ from harness.errors import IfirError
 from harness.models.protocols import DEFAULT_QUERY_TEMPLATE, join_query
 
 MIXES = ("standard", "diversity", "dual-view")
+SHUFFLED = "dual-view-shuffled"
+"""The control of the complement: dual-view's records with view B's complements shuffled across
+pairs, so that the instruction no longer belongs to its pair (a derangement under the seed)."""
+CONTRAST = "dual-view-contrast"
+"""The control of the data: dual-view drawn from a pool written by the `contrast` backend."""
+CONTROLS = (SHUFFLED, CONTRAST)
+ALL_MIXES = MIXES + CONTROLS
+EXAMPLES_PER_QUERY = 4
+"""How many examples of one query `standard` (and dual-view) take before moving to the next query."""
 
 
 def anchor(query: str, instruction: str) -> str:
@@ -41,16 +50,17 @@ def split_budget(budget: int, mix: str, general_fraction: float = 0.0) -> tuple[
 
 
 def records_needed(budget: int, mix: str, general_fraction: float = 0.0) -> int:
-    if mix not in MIXES:
+    if mix not in ALL_MIXES:
         raise IfirError(f"Unknown --mix '{mix}': use {', '.join(MIXES)}.")
     if budget < 2:
         raise IfirError("--budget must be at least 2.")
-    if mix == "dual-view" and budget % 2 and not general_fraction:
+    paired = mix not in ("standard", "diversity")
+    if paired and budget % 2 and not general_fraction:
         raise IfirError(f"--budget {budget} is odd: dual-view uses budget/2 pairs of two views.")
-    own, general = split_budget(budget, mix, general_fraction)
-    if own < (2 if mix == "dual-view" else 1):
+    own, general = split_budget(budget, "dual-view" if paired else mix, general_fraction)
+    if own < (2 if paired else 1):
         raise IfirError(f"training.general_fraction {general_fraction} leaves no {mix} rows at --budget {budget}.")
-    return max(own // 2 if mix == "dual-view" else own, general)
+    return max(own // 2 if paired else own, general)
 
 
 def general_row(rec: dict, group: int) -> dict:
@@ -58,16 +68,24 @@ def general_row(rec: dict, group: int) -> dict:
     return {"anchor": anchor(rec["query"], ""), "positive": rec["positive"], "negative": rec["negative"], "label": group}
 
 
+def query_key(rec: dict) -> str:
+    return rec.get("query_id") or rec["query"]
+
+
 def build_rows(records: list[dict], *, budget: int, mix: str, seed: int, general_fraction: float = 0.0) -> tuple[list[dict], dict]:
     """Exactly `budget` training rows from kept records, and their accounting.
 
-    The kept records are put in one order drawn from `seed` and each mix takes from its front, so
-    at one seed the mixes share their records as far as their budgets allow (dual-view's pairs are
-    the first half of standard's records):
+    The queries are put in one order drawn from `seed`, and each query's records in one order too
+    (`select_records`); at one seed the mixes share what their budgets allow:
 
-    - standard: `budget` records, original view only;
-    - diversity: `budget` records of distinct queries, one view each (A or B at random);
-    - dual-view: `budget/2` records, both views, sharing a group label (same batch).
+    - standard: `budget` records, view A only, up to `EXAMPLES_PER_QUERY` of each query before the
+      next query (few queries, several examples each: the natural shape of instruction data);
+    - diversity: `budget` records of distinct queries (one each), view A only: as many queries as
+      the budget has rows, the same view as standard;
+    - dual-view: the first `budget/2` of standard's records, both views, sharing a group label
+      (same batch);
+    - dual-view-shuffled (control): dual-view's records with view B's complements shuffled among
+      them; dual-view-contrast (control): dual-view from a pool the contrast backend wrote.
 
     With `general_fraction` > 0 that share of the budget is instruction-free rows (query alone,
     positive, hard negative) of the first records of the same order, grouped with their record's
@@ -75,39 +93,59 @@ def build_rows(records: list[dict], *, budget: int, mix: str, seed: int, general
     """
     rng = random.Random(seed)
     chosen = select_records(records, budget=budget, mix=mix, rng=rng, general_fraction=general_fraction)
-    own, n_general = split_budget(budget, mix, general_fraction)
-    mine = chosen[: own // 2 if mix == "dual-view" else own]
+    paired = mix not in ("standard", "diversity")
+    own, n_general = split_budget(budget, "dual-view" if paired else mix, general_fraction)
+    mine = chosen[: own // 2 if paired else own]
+    complements = [r["complement"] for r in mine]
+    if mix == SHUFFLED:
+        complements = derangement(complements, rng)
     rows: list[dict] = []
     for g, rec in enumerate(mine):
-        if mix == "standard":
-            rows.append(view_a(rec, g))
-        elif mix == "diversity":
-            rows.append((view_b if rng.random() < 0.5 else view_a)(rec, g))
+        if paired:
+            rows += [view_a(rec, g), view_b({**rec, "complement": complements[g]}, g)]
         else:
-            rows += [view_a(rec, g), view_b(rec, g)]
+            rows.append(view_a(rec, g))
     rows += [general_row(rec, g) for g, rec in enumerate(chosen[:n_general])]
     accounting = {
         "n_examples": len(rows),
-        "n_pairs": len(mine) if mix == "dual-view" else 0,
-        "n_queries": len({r["query"] for r in chosen}),
+        "n_pairs": len(mine) if paired else 0,
+        "n_queries": len({query_key(r) for r in chosen}),
         "n_general": n_general,
+        "record_ids": sorted(r["id"] for r in chosen),
     }
     return rows, accounting
 
 
+def derangement(items: list, rng: random.Random) -> list:
+    """`items` reordered so that no item stays in its place (a random cyclic shift of a shuffle:
+    every item moves, for any two or more items)."""
+    if len(items) < 2:
+        raise IfirError("Shuffling complements across pairs needs at least two pairs.")
+    order = list(range(len(items)))
+    rng.shuffle(order)
+    out = list(items)
+    for i, j in zip(order, order[1:] + order[:1]):
+        out[i] = items[j]
+    return out
+
+
 def select_records(records: list[dict], *, budget: int, mix: str, rng: random.Random, general_fraction: float = 0.0) -> list[dict]:
-    """The kept records a mix draws at a budget: the kept records in one order drawn from `rng`,
-    then (diversity) one per query, then the first ones needed."""
+    """The kept records a mix draws at a budget: queries in an order drawn from `rng`, each query's
+    records in an order drawn from it; diversity takes one record per query, every other mix up to
+    `EXAMPLES_PER_QUERY` per query, query after query; then the first ones needed."""
     need = records_needed(budget, mix, general_fraction)
-    kept = [r for r in records if r.get("kept")]
-    rng.shuffle(kept)
-    if mix == "diversity":
-        seen, pool = set(), []
-        for r in kept:
-            if r["query"] not in seen:
-                seen.add(r["query"])
-                pool.append(r)
-        kept = pool
+    by_query: dict[str, list[dict]] = {}
+    for r in records:
+        if r.get("kept"):
+            by_query.setdefault(query_key(r), []).append(r)
+    queries = sorted(by_query)
+    rng.shuffle(queries)
+    per_query = 1 if mix == "diversity" else EXAMPLES_PER_QUERY
+    kept = []
+    for q in queries:
+        group = sorted(by_query[q], key=lambda r: r["id"])
+        rng.shuffle(group)
+        kept += group[:per_query]
     if len(kept) < need:
         what = "kept examples with distinct queries" if mix == "diversity" else "kept examples"
         raise IfirError(

@@ -20,9 +20,11 @@ from pathlib import Path
 
 from harness.errors import IfirError
 
+from dualview_trainer import constraints as C
 from dualview_trainer.contrast import PHRASINGS, SwapCheck
 from dualview_trainer.examples import Example
 from dualview_trainer.llm import Sampling
+from dualview_trainer.rules import rules_hash
 
 PROMPT_FILES = ("first_instruction", "complement", "judge")
 REPLY_PREFIX = "Find documents"
@@ -156,14 +158,21 @@ def append_record(f, record: dict) -> None:
 
 class Synthesizer:
     """Writes and validates (instruction, complement) pairs: with an LLM (the paper's method), or
-    with `contrast` (a ContrastSynthesizer: no LLM). The LLM, where given, also judges."""
+    with a `writer` that needs none (`rules.RuleSynthesizer`, `contrast.ContrastSynthesizer`). The
+    LLM, where given, also judges.
 
-    def __init__(self, llm=None, *, contrast=None, sampling: Sampling | None = None, validation: Validation | None = None,
+    With `detectors` (`rules.Detectors`), the swap is checked by the attribute detectors: the
+    written instruction and complement are read back as constraints and both documents tested
+    against them; where the two documents differ in no detected attribute, or without detectors,
+    the lexical `SwapCheck` decides. The LLM is told which attribute the detectors found."""
+
+    def __init__(self, llm=None, *, writer=None, detectors=None, sampling: Sampling | None = None, validation: Validation | None = None,
                  prompts: dict[str, str] | None = None, doc_words: int = 60, chunk_size: int = 8):
-        if llm is None and contrast is None:
-            raise IfirError("A synthesizer needs an LLM or the contrast backend.")
+        if llm is None and writer is None:
+            raise IfirError("A synthesizer needs an LLM or an LLM-free writer (rules or contrast).")
         self.llm = llm
-        self.contrast = contrast
+        self.writer = writer
+        self.detectors = detectors
         self.sampling = sampling or Sampling()
         self.validation = validation or Validation()
         self.prompts = prompts or load_prompts()
@@ -176,38 +185,65 @@ class Synthesizer:
         return self.llm is not None and self.validation.judge
 
     def provenance(self) -> dict:
-        if self.contrast is not None:
-            writer, phrasing = self.contrast.describe(), contrast_hash()
+        if self.writer is not None:
+            writer = self.writer.describe()
+            phrasing = rules_hash() if writer["backend"] == "rules" else contrast_hash()
         else:
             writer, phrasing = self.llm.describe(), prompt_hash(self.prompts)
         return {"llm": writer, "prompt_hash": phrasing, "sampling": self.sampling.to_dict(),
                 "judge": list(self.validation.judge_views) if self.judging else False,
-                "judge_llm": self.llm.describe() if self.judging and self.contrast is not None else None,
-                "swap_check": self.validation.swap_check}
+                "judge_llm": self.llm.describe() if self.judging and self.writer is not None else None,
+                "swap_check": ("detectors" if self.detectors is not None else "lexical") if self.validation.swap_check else False,
+                "detectors": self.detectors.describe() if self.detectors is not None else None}
 
     def _msg(self, name: str, *, prefix: str = "", **fields) -> list[dict]:
         fields = {k: truncate_words(v, self.doc_words) if k in ("positive", "negative", "document") else v for k, v in fields.items()}
         msgs = [{"role": "user", "content": self.prompts[name].format(**fields).strip()}]
         return msgs + [{"role": "assistant", "content": prefix}] if prefix else msgs
 
-    def _write_with_contrast(self, recs: list[dict]) -> None:
+    def _write_without_llm(self, recs: list[dict]) -> None:
         for r in recs:
-            written = self.contrast.write(r["ex"])
+            written = self.writer.write(r["ex"])
             if written is None:
-                r["reason"] = "no_distinguishing_phrase"
+                r["reason"] = "no_distinguishing_attribute" if self.writer.backend == "rules" else "no_distinguishing_phrase"
                 continue
-            r["instruction"], r["complement"], r["contrast"] = written
+            r["instruction"], r["complement"], details = written
+            r["constraint" if self.writer.backend == "rules" else "contrast"] = details
             r["written_instruction"] = True
-            for field_, against in (("instruction", ""), ("complement", r["instruction"])):
+            if self.writer.backend == "rules":
+                continue  # fixed templates around a detected value: no copy or quotation to check; the detectors verify the swap
+            for field_, against in (("instruction", ""), ("complement", "" if self.swap_check is not None else r["instruction"])):
                 reason = check_instruction(r[field_], r["ex"], self.validation, against=against)
                 if reason and not r["reason"]:
                     r["reason"] = f"{field_}_{reason}"
 
+    def _attribute_hint(self, r: dict) -> str:
+        """What the LLM is told the two documents differ in (one detected attribute), or nothing."""
+        if self.detectors is None:
+            return ""
+        options = self.detectors.options(r["ex"])
+        if not options:
+            return ""
+        c = C.choose(options, C.example_rng(self.sampling.seed, r["ex"].id))
+        r["constraint"] = c.to_dict()
+        t = C.BY_NAME.get(c.type)
+        what = t.description if t else "a named entity or term"
+        if c.form == "both":
+            shown = f"document A shows {c.a}, document B shows {c.b}"
+        elif c.form == "include":
+            shown = f"document A shows {c.a}, document B does not"
+        else:
+            shown = f"document B shows {c.b}, document A does not"
+        return f"The documents differ in {what}: {shown}. Write the constraint about this."
+
     def _write_with_llm(self, recs: list[dict], sampling: Sampling) -> None:
+        for r in recs:
+            r["hint"] = self._attribute_hint(r)
         need_first = [r for r in recs if not r["instruction"]]
         if need_first:
             outs = self.llm.generate([self._msg("first_instruction", query=r["ex"].query, positive=r["ex"].positive,
-                                                negative=r["ex"].negative, prefix=REPLY_PREFIX) for r in need_first], sampling)
+                                                negative=r["ex"].negative, attribute=r["hint"], prefix=REPLY_PREFIX)
+                                      for r in need_first], sampling)
             for r, text in zip(need_first, outs):
                 r["instruction"] = clean_instruction(f"{REPLY_PREFIX} {text}")
                 reason = check_instruction(r["instruction"], r["ex"], self.validation)
@@ -216,25 +252,35 @@ class Synthesizer:
         live = [r for r in recs if not r["reason"]]
         if live:
             outs = self.llm.generate([self._msg("complement", query=r["ex"].query, instruction=r["instruction"],
-                                                positive=r["ex"].positive, negative=r["ex"].negative, prefix=REPLY_PREFIX) for r in live], sampling)
+                                                positive=r["ex"].positive, negative=r["ex"].negative, attribute=r["hint"],
+                                                prefix=REPLY_PREFIX) for r in live], sampling)
             for r, text in zip(live, outs):
                 r["complement"] = clean_instruction(f"{REPLY_PREFIX} {text}")
-                reason = check_instruction(r["complement"], r["ex"], self.validation, against=r["instruction"])
+                # a complement may be the instruction with its polarity reversed: where the swap is
+                # checked, that check (not the resemblance) decides
+                against = "" if self.swap_check is not None else r["instruction"]
+                reason = check_instruction(r["complement"], r["ex"], self.validation, against=against)
                 if reason:
                     r["reason"] = "complement_" + reason
+
+    def _swap_reason(self, r: dict) -> str | None:
+        """The detectors' verdict where they found an attribute to check (always for `rules`), else the lexical check's."""
+        if self.detectors is not None and (r.get("constraint") or (self.writer is not None and self.writer.backend == "rules")):
+            return self.detectors.verify(r["instruction"], r["complement"], r["ex"])
+        return self.swap_check.reason(r["instruction"], r["complement"], r["ex"].positive, r["ex"].negative)
 
     def process(self, chunk: list[Example], seed: int) -> list[dict]:
         """Records for a chunk of examples: instructions written, checked and judged."""
         sampling = replace(self.sampling, seed=seed)
         recs = [{"ex": ex, "instruction": ex.instruction, "reason": None, "written_instruction": not ex.instruction} for ex in chunk]
-        if self.contrast is not None:
-            self._write_with_contrast(recs)
+        if self.writer is not None:
+            self._write_without_llm(recs)
         else:
             self._write_with_llm(recs, sampling)
         if self.swap_check is not None:
             for r in recs:
                 if not r["reason"]:
-                    r["reason"] = self.swap_check.reason(r["instruction"], r["complement"], r["ex"].positive, r["ex"].negative)
+                    r["reason"] = self._swap_reason(r)
         live = [r for r in recs if not r["reason"]]
         if live and self.judging:
             views = [v for v in ("original", "complement") if v in self.validation.judge_views]
@@ -259,7 +305,8 @@ class Synthesizer:
             out.append({
                 **ex.to_dict(), "instruction": r["instruction"], "complement": r.get("complement"),
                 "kept": r["reason"] is None, "reason": r["reason"], "judge": r.get("judge"),
-                "written_instruction": r["written_instruction"], "contrast": r.get("contrast"), "provenance": {**prov, "seed": seed},
+                "written_instruction": r["written_instruction"], "constraint": r.get("constraint"), "contrast": r.get("contrast"),
+                "provenance": {**prov, "seed": seed},
             })
         return out
 

@@ -66,7 +66,7 @@ class ScriptedLLM:
 
 def test_dual_view_rows_swap_labels_and_share_a_group():
     rows, acc = build_rows([record(i) for i in range(4)], budget=8, mix="dual-view", seed=0)
-    assert acc == {"n_examples": 8, "n_pairs": 4, "n_queries": 4, "n_general": 0}
+    assert acc == {"n_examples": 8, "n_pairs": 4, "n_queries": 4, "n_general": 0, "record_ids": ["e0", "e1", "e2", "e3"]}
     a, b = rows[0], rows[1]
     assert a["label"] == b["label"]
     i = a["positive"].split()[-1]  # the record this pair came from (the seed orders the records)
@@ -217,13 +217,37 @@ def test_unmasked_loss_is_the_ablation(minilm_st):
 
     unmasked = make_loss(minilm_st, load_config("cpu", {"training.loss": "mnrl"}).training)
     masked = make_loss(minilm_st, load_config("cpu").training)
-    assert type(unmasked) is CachedMultipleNegativesRankingLoss and type(masked) is PairAwareCachedMNRL
+    assert isinstance(unmasked, CachedMultipleNegativesRankingLoss) and not isinstance(unmasked, PairAwareCachedMNRL)
+    assert type(masked) is PairAwareCachedMNRL
     g = torch.Generator().manual_seed(1)
     p, n = (torch.nn.functional.normalize(torch.randn(4, 64, generator=g), dim=-1) for _ in range(2))
     p[1], n[1], p[3], n[3] = n[0], p[0], n[2], p[2]
     reps, labels = [[p.clone()], [p], [n]], torch.tensor([0, 0, 1, 1])
     assert unmasked.calculate_loss(reps, labels).item() >= math.log(2) - 1e-4
     assert masked.calculate_loss(reps, labels).item() < 0.05
+
+
+def test_one_pass_equals_gradcache_in_loss_and_gradients(minilm_st):
+    """A batch that fits one mini-batch skips GradCache's extra pass; the loss and every parameter's
+    gradient must be those of the cached path (mini-batches of 2 over the same 4 rows)."""
+    from dualview_trainer.loss import PairAwareCachedMNRL
+
+    texts = [["claim one", "claim one again", "claim two", "claim two again"],
+             ["doc a", "doc b", "doc c", "doc d"], ["doc b", "doc a", "doc d", "doc c"]]
+    labels = torch.tensor([0, 0, 1, 1])
+    out = []
+    for mini in (4, 2):  # 4: one pass; 2: GradCache
+        minilm_st.zero_grad()
+        loss = PairAwareCachedMNRL(minilm_st, mini_batch_size=mini)
+        features = [minilm_st.tokenize(t) for t in texts]
+        value = loss(features, labels)
+        value.backward()
+        grads = [p.grad.detach().clone() for p in minilm_st.parameters() if p.grad is not None]
+        out.append((value.item(), grads))
+    (one, g1), (cached, g2) = out
+    assert one == pytest.approx(cached, abs=1e-5) and len(g1) == len(g2)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g1, g2))
+    minilm_st.zero_grad()
 
 
 # --- validation --------------------------------------------------------------------------
@@ -272,11 +296,15 @@ def test_everything_rejected_gives_a_clear_error(tmp_path):
     from dualview_trainer.pipeline import JobOptions, run_job
 
     src = tmp_path / "ex.jsonl"
-    src.write_text("".join(json.dumps({"query": f"q{i}", "instruction": f"Find documents about {i} things",
-                                       "positive": f"positive {i}", "negative": f"negative {i}"}) + "\n" for i in range(4)))
+    src.write_text("".join(json.dumps({"query": f"aspirin stroke q{i}", "instruction": f"Find documents about {i} things",
+                                       "positive": f"positive aspirin {i}", "negative": f"negative aspirin stroke {i}"}) + "\n" for i in range(4)))
     with pytest.raises(IfirError, match="every synthesized instruction was rejected"):
         run_job(JobOptions(source=str(src), out=tmp_path / "out", budget=4), llm=ScriptedLLM(stubborn_judge=True), log=lambda m: None)
     assert not (tmp_path / "out" / "model.safetensors").exists()
+    unmatched = tmp_path / "unmatched.jsonl"
+    unmatched.write_text(json.dumps({"query": "aspirin stroke", "positive": "aspirin", "negative": "coral reefs"}) + "\n")
+    with pytest.raises(IfirError, match="no example's negative matches its query"):
+        run_job(JobOptions(source=str(unmatched), out=tmp_path / "out2", budget=2), llm=ScriptedLLM(), log=lambda m: None)
 
 
 # --- resume ------------------------------------------------------------------------------
@@ -444,7 +472,7 @@ def test_http_backend_gives_up_with_one_clear_error(server):
 def test_configs_parse_and_override():
     cpu, gpu = load_config("cpu"), load_config("gpu", {"training.per_device_train_batch_size": 4, "model.base": None})
     assert cpu.file == "cpu.toml" and cpu.model.base == "minilm" and not cpu.training.bf16
-    assert cpu.synthesis.backend == "contrast" and cpu.mining.depth == 20
+    assert cpu.synthesis.backend == "rules" and cpu.mining.depth == 30 and cpu.training.max_seq_length == 160
     assert gpu.training.bf16 and gpu.training.gradient_checkpointing
     assert gpu.model.base == "Snowflake/snowflake-arctic-embed-m-v2.0"
     assert gpu.training.per_device_train_batch_size == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -91,13 +92,13 @@ def test_swap_check_reads_required_and_ruled_out_terms(shared_data):
 
 def test_contrast_backend_through_synthesize(scifact_examples, tmp_path):
     examples, corpus = scifact_examples
-    synth = Synthesizer(None, contrast=ContrastSynthesizer(corpus, seed=0), validation=Validation(judge=True))
+    synth = Synthesizer(None, writer=ContrastSynthesizer(corpus, seed=0), validation=Validation(judge=True))
     records, stats = synthesize(examples[:40], synth, tmp_path / "s.jsonl", target_kept=30)
     assert stats.kept >= 30 and stats.kept + stats.rejected == len(records)
     kept = [r for r in records if r["kept"]]
     assert all(r["contrast"]["style"] in STYLES and r["written_instruction"] for r in kept)
     prov = records[0]["provenance"]
-    assert prov["llm"]["backend"] == "contrast" and prov["judge"] is False and prov["swap_check"] is True
+    assert prov["llm"]["backend"] == "contrast" and prov["judge"] is False and prov["swap_check"] == "lexical"
 
 
 # --- the typed config ----------------------------------------------------------------------
@@ -120,17 +121,29 @@ def test_config_rejects_unknown_and_mistyped_keys(tmp_path):
 
 
 def test_mining_depth_is_honoured(shared_data):
-    """With depth 1 a query keeps its example only when BM25's top document is unjudged, and then that is the negative."""
-    from dualview_trainer.mining import mine
+    """With depth 1 a query keeps an example only when BM25's top document is unjudged and matches
+    the query (two shared content terms, half the best positive's score); that is then the negative."""
+    from dualview_trainer.examples import POSITIVE_DEPTH, query_match
+    from dualview_trainer.mining import ContentTerms, mine
     from harness.data.local import load_local
+    from harness.ranking import ranked
 
     task = load_local(shared_data / "scifact", split="train")
-    deep = from_beir(shared_data / "scifact", limit=40, seed=0, depth=20, task=task)
     shallow = from_beir(shared_data / "scifact", limit=40, seed=0, depth=1, task=task)
-    run = mine(task.corpus, {e.query_id: e.query for e in deep}, miner="bm25", depth=1)
-    expected = {q for q, r in run.items() if next(iter(r)) not in task.qrels[q]}
-    assert {e.query_id for e in shallow} == expected and len(shallow) < len(deep)
-    assert all(e.negative_id == next(iter(run[e.query_id])) for e in shallow)
+    order = sorted(q for q in task.queries if any(r > 0 for r in task.qrels.get(q, {}).values()))
+    random.Random(0).shuffle(order)  # the query order from_beir draws at seed 0
+    visited = order[: order.index(shallow[-1].query_id) + 1]
+    run = mine(task.corpus, {q: task.queries[q].text for q in visited}, miner="bm25", depth=POSITIVE_DEPTH)
+    terms = ContentTerms()
+    expected = []
+    for q in visited:
+        top = ranked(run[q])[0]
+        best = max(run[q].get(d, 0.0) for d, r in task.qrels[q].items() if r > 0)
+        doc = task.corpus[top]
+        if top not in task.qrels[q] and query_match(terms, task.queries[q].text, f"{doc.title} {doc.text}", run[q][top], best)["passed"]:
+            expected.append(q)
+    assert list(dict.fromkeys(e.query_id for e in shallow)) == expected and len(expected) < len(visited)  # some queries skipped
+    assert all(e.negative_id == ranked(run[e.query_id])[0] for e in shallow)
 
 
 # --- recipe edges ---------------------------------------------------------------------------
@@ -221,29 +234,71 @@ def test_card_paths_are_relative(tmp_path, monkeypatch):
 
 # --- the experiment --------------------------------------------------------------------------
 
+def _small_scifact(shared_data, folder: Path) -> Path:
+    """SciFact restricted to its judged documents (train and test), queries and qrels as they are."""
+    src = shared_data / "scifact"
+    judged = {l.split("\t")[1] for f in ("train", "test") for l in (src / "qrels" / f"{f}.tsv").read_text().splitlines()[1:]}
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(l + "\n" for l in (src / "corpus.jsonl").read_text().splitlines()
+                                                 if json.loads(l)["_id"] in judged))
+    for f in ("queries.jsonl", "qrels/train.tsv", "qrels/test.tsv"):
+        (folder / f).write_text((src / f).read_text())
+    return folder
+
+
 @pytest.mark.slow
-def test_matched_budget_experiment_runs_and_resumes(shared_data, tmp_path, monkeypatch):
-    """Two mixes at a tiny budget on real SciFact, scored on the sample task; the second run
-    reuses every model and result."""
+def test_matched_budget_experiment_runs_resumes_and_cannot_leak(shared_data, tmp_path, monkeypatch):
+    """Two mixes at a tiny budget on real SciFact data, two seeds: the probe is held out by
+    content from every training record, the leak-free task keeps only test queries no training
+    record touches, the summary tests at the seed level with Holm's correction, and a re-run
+    reuses everything."""
     from dualview_trainer.experiment import ExperimentOptions, model_dir, run_experiment
+    from dualview_trainer.split import check_disjoint
+    from harness.data.local import load_local
 
     monkeypatch.chdir(tmp_path)
-    opts = ExperimentOptions(source=str(shared_data / "scifact"), out=Path("mb"), budgets=(4,), seeds=1, mixes=("standard", "dual-view"),
-                             eval_tasks=("sample",), cache_dir=tmp_path / "cache",
+    source = _small_scifact(shared_data, tmp_path / "scifact")
+    opts = ExperimentOptions(source=str(source), out=Path("mb"), budgets=(8,), seeds=2, mixes=("standard", "dual-view"),
+                             eval_tasks=("sample",), probe_size=20, cache_dir=tmp_path / "cache",
                              overrides={"training.per_device_train_batch_size": 4, "training.mini_batch_size": 4,
-                                        "training.max_seq_length": 32, "training.num_train_epochs": 1})
+                                        "training.max_seq_length": 32, "training.num_train_epochs": 1, "model.max_seq_length": 32})
     lines = []
     summary = run_experiment(opts, log=lines.append)
     rows = {(r["budget"], r["mix"]): r for r in summary["rows"]}
-    assert set(rows) == {(None, "base"), (4, "standard"), (4, "dual-view")}
-    assert {t["b"] for t in summary["tests"]} == {"standard", "base"}
-    card = json.loads((model_dir(Path("mb"), "dual-view", 4, 0) / "training_card.json").read_text())
-    assert card["data"]["n_pairs"] == 2 and card["data"]["synthesis_file"] == "../../pool/synthesis.jsonl"
-    assert not Path(card["data"]["source"]).is_absolute() and card["llm"]["backend"] == "contrast"
+    assert set(rows) == {(None, "base"), (8, "standard"), (8, "dual-view")}
+    assert summary["roles"] == {"probe-dev": "dev", "probe-test": "probe", "scifact-leakfree": "general", "scifact": "in-domain",
+                                "sample": "eval"}
+    # every model's training records are disjoint in content from both probe parts
+    pool = [json.loads(l) for l in (Path("mb") / "pool" / "synthesis.jsonl").read_text().splitlines()]
+    by_id = {r["id"]: r for r in pool}
+    split = json.loads((Path("mb") / "split.json").read_text())
+    held_out = [by_id[i] for i in split["dev"] + split["test"]]
+    trained_docs = set()
+    for mix in ("standard", "dual-view"):
+        for seed in (0, 1):
+            folder = model_dir(Path("mb"), mix, 8, seed)
+            ids = json.loads((folder / "training_records.json").read_text())["record_ids"]
+            check_disjoint([by_id[i] for i in ids], held_out)
+            trained_docs |= {by_id[i][k] for i in ids for k in ("positive_id", "negative_id")}
+            card = json.loads((folder / "training_card.json").read_text())
+            assert card["llm"]["backend"] == "rules" and card["data"]["held_out"]["digest"].startswith("sha256:")
+            assert sum(card["data"]["constraint_types"].values()) == len(ids)
+    leakfree = load_local(Path("mb") / "tasks" / "scifact-leakfree")
+    assert leakfree.queries and all(not {d for d, r in leakfree.qrels[q].items() if r > 0} & trained_docs for q in leakfree.queries)
+    # tests: seed level, Holm over the table, never on the dev part
+    tests = summary["tests"]
+    assert tests and all(t["n_seeds"] == 2 and t["task"] != "probe-dev" for t in tests)
+    assert {t["b"] for t in tests} == {"standard", "base"}
+    ps = [t["p"] for t in tests if t["p"] == t["p"]]
+    from harness.metrics.significance import holm
+    assert sorted(t["p_holm"] for t in tests if "p_holm" in t) == sorted(holm(ps))
+    assert {c["claim"] for c in summary["claims"]} == {"a", "b", "c"}
+    assert "probe-test" in summary["breakdowns"] and "sample" in summary["breakdowns"]
+    assert summary["frozen"]["commit"] is None or len(summary["frozen"]["commit"]) == 40
     assert (Path("mb") / "summary.md").is_file() and (Path("mb") / "site" / "index.html").is_file()
     lines.clear()
     again = run_experiment(opts, log=lines.append)
-    assert again["rows"] == summary["rows"]
+    assert again["rows"] == summary["rows"] and again["frozen"] == summary["frozen"]
     assert any("trained (reused)" in l for l in lines) and not any("examples/s" in l for l in lines)
     # Another learning rate into the same folder: refused before any work, naming what changed,
     # never the old models' numbers under the new settings.
@@ -272,7 +327,8 @@ def test_summary_table_says_when_a_task_has_fewer_seeds_than_the_row():
     """A task scored for one seed of a three-seed row shows no spread and says so (not '± 0')."""
     from dualview_trainer.experiment import summary_markdown
 
-    summary = {"tasks": ["sample", "scifact"], "tests": [], "rows": [
+    summary = {"tasks": ["sample", "scifact"], "roles": {"sample": "eval", "scifact": "in-domain"}, "tests": [], "claims": [],
+               "breakdowns": {}, "frozen": None, "rows": [
         {"budget": 256, "mix": "dual-view", "n_seeds": 3, "measures": {
             "sample": {"measure": "p-MRR", "mean": 0.02, "sd": 0.01, "values": [0.01, 0.02, 0.03]},
             "scifact": {"measure": "nDCG@10", "mean": 0.594, "sd": 0.0, "values": [0.594]}}}]}
