@@ -18,9 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dualview_trainer.experiment import collect, main_values, seed_mean  # noqa: E402
-from harness.metrics.significance import seed_test  # noqa: E402
-from leaderboard.stats import compare  # noqa: E402
+from dualview_trainer.experiment import collect, main_values  # noqa: E402
+from harness.metrics.significance import compare, seed_mean, seed_test  # noqa: E402
 
 
 def by_seed(folder: Path, mix: str, budget: int) -> dict[str, dict[int, dict]]:

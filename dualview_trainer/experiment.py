@@ -35,7 +35,7 @@ from pathlib import Path
 
 from harness.errors import IfirError
 from harness.fileio import atomic_write_json, atomic_write_text, read_json, write_jsonl
-from harness.metrics.significance import holm, seed_test
+from harness.metrics.significance import compare, holm, seed_mean, seed_test
 
 from dualview_trainer.config import Config, load_config
 from dualview_trainer.pairing import ALL_MIXES, CONTRAST, MIXES, SHUFFLED, records_needed
@@ -291,12 +291,6 @@ def run_experiment(opts: ExperimentOptions, *, log=print, llm=None) -> dict:
 # ---- the summary ------------------------------------------------------------------------------
 
 
-def seed_mean(per_query: list[dict[str, float]]) -> dict[str, float]:
-    """Per-query values averaged over seeds, on the queries every seed scored (what the per-query tests compare)."""
-    qids = set.intersection(*(set(p) for p in per_query))
-    return {q: statistics.fmean(p[q] for p in per_query) for q in qids}
-
-
 def main_values(result: dict) -> dict[str, float]:
     return result["per_query"][result["task"]["main_measure"]]
 
@@ -328,7 +322,6 @@ def summarize(out: Path, roles: dict[str, str], *, base_spec: str, frozen: dict 
     """Per (budget, mix): each task's main score, mean and sd over seeds; at each budget the tests
     of dual-view against every other mix and the base (seed level, Holm-corrected over the whole
     table; the per-query randomization test beside it); breakdowns by constraint type."""
-    from leaderboard.stats import compare
 
     base, trained = collect(Path(out) / "results", set(roles))
     tasks = [t for t in roles if t in base or any(t in r for r in trained.values())]
@@ -474,7 +467,7 @@ def summary_markdown(summary: dict) -> str:
     frozen = summary.get("frozen") or {}
     lines += ["", "p-MRR is shown x100; ± is the sd over seeds. p (seeds): t-test over seeds of the per-seed difference "
               "(one-sample against the base); Holm's correction over every test of this table. Per-query p: paired "
-              "randomization test over queries of the seed-averaged values (leaderboard.stats), uncorrected."
+              "randomization test over queries of the seed-averaged values (harness.metrics.significance), uncorrected."
               + (f" Settings frozen at commit {frozen.get('commit')} ({frozen.get('created_at')})." if frozen else
                  " Stage tune: only probe-dev was scored.")]
     return "\n".join(lines) + "\n"

@@ -20,7 +20,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from harness.errors import IfirError
-from leaderboard import plots, stats
+from harness.metrics import significance as stats
+from leaderboard import plots
 from leaderboard.collect import (SITE_MARKER, FAMILIES, GENERAL_FAMILIES, INSTANCE_KEYS, PMRR, Collection, Column, Entry, Row, _anonymous, collect,
                                  is_number, mix_rank)
 

@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.errors import IfirError
-from leaderboard import stats
+from harness.metrics import significance as stats
 from leaderboard.collect import collect
 from leaderboard.public import public_path, scrub_command
 from leaderboard.publish import publish_dir, publish_git
