@@ -202,7 +202,7 @@ def freeze(out: Path, cfg: Config, command: str | None) -> dict:
     record = {"commit": git_commit(), "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "config": cfg.to_dict(), "command": command}
     atomic_write_json(path, record)
-    return record
+    return read_json(path)  # as a later run reads it (tuples of the config become lists)
 
 
 # ---- the run ----------------------------------------------------------------------------------
