@@ -155,7 +155,8 @@ def _part_command(about: dict, part: int, parts: int, root: Path) -> str:
     if command and re.search(r"--part[ =]\S+", command):
         return re.sub(r"--part[ =]\S+", f"--part {part}/{parts}", command)
     model, task = about.get("model", "MODEL"), about.get("task", "TASK")
-    return f"ifir-bench encode --model {model} --tasks {task} --part {part}/{parts} --batch-size {about.get('batch_size', 32)} --cache-dir {root}"
+    batch = about.get("batch_size", 32)
+    return f"ifir-bench encode --model {model} --tasks {task} --part {part}/{parts} --batch-size {batch} --cache-dir {root}"
 
 
 def _read_parts(root: Path, folder: Path, keys: np.ndarray, normalized: bool, parts: int) -> tuple[PartedMatrix | None, tuple]:
@@ -331,8 +332,11 @@ class VectorStore:
 
     def _load(self, keys: np.ndarray) -> bool:
         """Open what is on disk, keeping every intact shard; False when nothing usable is there."""
+        manifest = _manifest_of(self.dir)
+        if isinstance(manifest, dict) and manifest.get("part") != self.part:
+            warning(f"embedding part {self.dir} was made for rows {manifest.get('part')}, not {self.part}; encoding it again.")
+            return False
         try:
-            manifest = json.loads((self.dir / "manifest.json").read_text())
             rows = np.load(self.dir / "rows.npy", allow_pickle=False)
             ok = (
                 manifest["format"] == FORMAT and manifest["normalized"] == self.normalized
@@ -343,9 +347,6 @@ class VectorStore:
             dim = manifest["dim"]
         except (OSError, ValueError, KeyError, TypeError, EOFError):
             ok = False
-        if (self.dir / "manifest.json").exists() and isinstance(manifest := _manifest_of(self.dir), dict) and manifest.get("part") != self.part:
-            warning(f"embedding part {self.dir} was made for rows {manifest.get('part')}, not {self.part}; encoding it again.")
-            return False
         if not ok:
             if (self.dir / "manifest.json").exists():
                 warning(f"embedding store {self.dir} is damaged; encoding its texts again.")

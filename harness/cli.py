@@ -353,6 +353,8 @@ def encode(model, tasks, part, split, template, query_prompt, doc_prompt, backen
                     f"{done['folder']}")
     finally:
         getattr(encoder, "close", lambda: None)()
+    say(f"when all {part[1]} parts are encoded, search them with the same model settings: ifir-bench run --model {shlex.quote(model)} "
+        f"--tasks {shlex.quote(tasks)}{f' --cache-dir {shlex.quote(str(cache_dir))}' if cache_dir else ''} --output ...")
 
 
 @main.command("tasks")
