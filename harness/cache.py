@@ -103,7 +103,7 @@ class EmbeddingCache:
                 about = _about(next(self.dir.parent.glob(f"{elsewhere[0]}/{folder.name}/part-*-of-*")))
                 raise IfirError(
                     f"the embedding parts of {what} were made under another model identity ({elsewhere[0]}, by "
-                    f"`{about.get('command', '?')}`), not this run's ({self.dir.name}); run with the model settings "
+                    f"`{about.get('command') or 'ifir-bench encode'}`), not this run's ({self.dir.name}); run with the model settings "
                     f"they were made with, or make parts for these settings with `ifir-bench encode ... --part K/N "
                     f"--cache-dir {self.root}`, or use another --cache-dir to encode in this process."
                 )

@@ -107,6 +107,21 @@ def test_only_dense_encoders_have_parts(small_task, tmp_path):
         encode_part(load_model("bm25"), small_task, RunOptions(cache_dir=tmp_path), (1, 2))
 
 
+def test_encode_command_refuses_bad_input_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    def encode(*args):
+        return CliRunner().invoke(main, ["encode", "--tasks", "sample", "--cache-dir", str(tmp_path), *args], env={"COLUMNS": "200"})
+
+    result = encode("--model", "bm25", "--part", "1/2")
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "--part encodes the vectors of a dense encoder; 'bm25' is not one" in result.output
+    result = encode("--model", "minilm", "--part", "3/2")
+    assert result.exit_code == 2 and "'3/2': use K/N with 1 <= K <= N" in result.output and "Traceback" not in result.output
+
+
 def cli(*args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "COLUMNS": "400"}
     return subprocess.Popen([sys.executable, "-m", "harness.cli", *args], env=env, stdout=subprocess.PIPE,
