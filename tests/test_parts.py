@@ -78,6 +78,9 @@ def test_missing_damaged_and_mismatched_parts_are_named_before_any_search(minilm
         f.write(b"\0\0\0\0")
     with pytest.raises(IfirError, match=r"part 2/3 is damaged \(0 of 32 rows intact\)"):
         evaluate(minilm, small_task, options)
+    done = encode_part(minilm, small_task, options, (2, 3))  # the same command re-encodes the damaged shard
+    assert (done[0]["already"], done[0]["encoded"]) == (0, 32) and (done[1]["already"], done[1]["encoded"]) == (32, 0)
+    evaluate(minilm, small_task, options)
 
     encode_part(minilm, small_task, replace(options, batch_size=16), (2, 3))  # other bounds: the parts no longer tile
     with pytest.raises(IfirError, match=r"part 2/3 is made for other bounds \(batch size 16, not 32"):
