@@ -151,6 +151,7 @@ def shard_of(grid: list, shard: tuple[int, int] | None) -> list:
     return grid[(k - 1) * len(grid) // n : k * len(grid) // n]
 
 
+PLURAL = {"document": "documents", "query": "queries"}
 MAX_INT = 2**31 - 1  # the largest depth or batch that every backend (Java's int, torch) takes
 
 
@@ -300,6 +301,60 @@ def run(models, tasks, output, split, measures, template, query_prompt, doc_prom
     if failed:
         error(f"not run: {'; '.join(failed)} (see above); every other result is saved.")
         sys.exit(1)
+
+
+@main.command()
+@click.option("--model", required=True, help="A dense encoder: registered name, path, hub id or module:attr.")
+@click.option("--tasks", required=True, help="Comma-separated task names, local dirs or hub ids, as for run.")
+@click.option("--part", required=True, callback=_parse_shard, metavar="K/N",
+              help="Encode only part K of N of each corpus and query set (e.g. a Slurm array task), into its own files.")
+@click.option("--split", default=None, help="Qrels split of local / hub tasks (default: the task's).")
+@click.option("--template", default=None, callback=_check_template, help="As for run: changes the query texts, so give the run the same.")
+@click.option("--query-prompt", default=None, help="As for run ('' for none).")
+@click.option("--doc-prompt", default=None, help="As for run ('' for none).")
+@click.option("--backend", type=click.Choice(["torch", "onnx", "openvino"]), default="torch", show_default=True, help="As for run.")
+@click.option("--quantize", type=click.Choice(["int8"]), default=None, help="As for run.")
+@click.option("--batch-size", type=click.IntRange(1, MAX_INT), default=32, show_default=True,
+              help="Texts encoded per batch; every part of a set must use the same (parts are whole batches).")
+@click.option("--device", default=None, help="cpu, cuda, cuda:0 or several: cuda:0,cuda:1 (one part on several GPUs).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="The embedding cache the run will read (a shared folder for a cluster).")
+def encode(model, tasks, part, split, template, query_prompt, doc_prompt, backend, quantize, batch_size, device, cache_dir):
+    """Encode part K of N of each task's texts into the embedding cache, for a later `run` on the same cache.
+
+    Each part writes only its own folder (no locks across machines); a stopped part resumes where it
+    was, and `run` searches the parts once all N are there."""
+    from harness.cache import default_cache_dir
+    from harness.fileio import check_folder_option
+    from harness.models import load_model
+    from harness.models.registry import check_spec
+    from harness.runner import RunOptions, encode_part
+    from harness.tasks import check_task, expand, load_task
+
+    names = expand(tasks)
+    if not names:
+        raise IfirError("--tasks names no task.")
+    for name in names:
+        check_task(name, split=split)
+    check_spec(model)
+    check_device(device)
+    check_folder_option(cache_dir or default_cache_dir(), "--cache-dir")
+    options = RunOptions(batch_size=batch_size, device=device, cache_dir=cache_dir, command=_command_line(), template=template)
+    with console.status(f"loading model {model}"):
+        encoder = load_model(model, batch_size=batch_size, device=device, cache_dir=cache_dir, query_prompt=query_prompt,
+                             doc_prompt=doc_prompt, backend=backend, quantize=quantize)
+    try:
+        for name in names:
+            with console.status(f"loading task {name}"):
+                task = load_task(name, split=split)
+            for done in encode_part(encoder, task, options, part):
+                rate = f", {done['encoded'] / done['seconds']:.1f}/s" if done["encoded"] and done["seconds"] > 0 else ""
+                say(f"{encoder.meta.name} on {task.name}: {PLURAL[done['kind']]} part {part[0]}/{part[1]}, rows {done['start']}-{done['end']} "
+                    f"of {done['rows']}: {done['encoded']} encoded now, {done['already']} already there ({done['seconds']:.1f} s{rate}); "
+                    f"{done['folder']}")
+    finally:
+        getattr(encoder, "close", lambda: None)()
+    say(f"when all {part[1]} parts are encoded, search them with the same model settings: ifir-bench run --model {shlex.quote(model)} "
+        f"--tasks {shlex.quote(tasks)}{f' --cache-dir {shlex.quote(str(cache_dir))}' if cache_dir else ''} --output ...")
 
 
 @main.command("tasks")

@@ -404,6 +404,22 @@ def _prepared(model, task: Task, options: RunOptions):
         yield searcher, task, result_identity(searcher, task, options), settings_variant(searcher, task, options, own, default_measures)
 
 
+def encode_part(model, task: Task, options: RunOptions, part: tuple[int, int]) -> list[dict]:
+    """Encode part K of N of each text set a run of (model, task) embeds (the documents, the queries)
+    into its own piece of the embedding cache; nothing is searched or scored. A later `run` over the
+    same cache reads the parts (`EmbeddingCache.read_parts`). Returns one record per text set."""
+    if isinstance(model, Pipeline) or not isinstance(model, Encoder):
+        raise IfirError(f"--part encodes the vectors of a dense encoder; '{model.meta.spec or model.meta.name}' is not one "
+                        f"(a pipeline or a {model.meta.kind} model), so it has nothing to encode ahead of a run.")
+    if not options.use_cache:
+        raise IfirError("--part writes its vectors into the embedding cache; it cannot be used with --no-cache.")
+    searcher = as_searcher(model, options)
+    about = {"model": model.meta.spec or model.meta.name, "task": task.name, "command": options.command}
+    with query_template(searcher, options.template):
+        candidates = None if task.candidates is None else {q: task.candidates[q] for q in task.queries}
+        return [searcher.encode_part(texts, kind, *part, about=about) for texts, kind in searcher.text_sets(task.corpus, task.queries, candidates)]
+
+
 def evaluate(model, task: Task, options: RunOptions | None = None, *, load_seconds: float | None = None) -> tuple[dict, Run]:
     """Run and score one (model, task); returns the result record and the run (nothing written)."""
     options = options or RunOptions()

@@ -133,18 +133,29 @@ class DenseSearch:
         self.show_progress = show_progress
         self.timings = {"encode_s": 0.0, "search_s": 0.0, "texts_encoded": 0, "texts_cached": 0}
 
-    def embed(self, texts: Sequence[str], kind: str) -> Embeddings:
-        """Vectors of `texts`; each distinct text is read from the store or encoded once."""
-        t0 = time.perf_counter()
-        if not texts:
-            return Embeddings(np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64))
+    def _keys(self, texts: Sequence[str], kind: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+        """(texts as encoded, their distinct keys sorted, each one's first text, text -> distinct key,
+        a new store's row order of the distinct keys, whether rows are stored normalised)."""
         max_tokens = int(self.meta.extra.get("max_seq_length") or DEFAULT_MAX_TOKENS)
         texts = [cut(t, max_tokens) for t in texts]
         keys = np.frombuffer(b"".join(text_key(kind, t) for t in texts), dtype="S16")
         distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         # A new store's rows go longest text first, as sentence-transformers batches them.
         order = np.lexsort((distinct, -np.array([len(texts[i]) for i in first])))
-        normalized = self.meta.extra.get("similarity", "cosine") == "cosine"
+        return texts, distinct, first, inverse, order, self.meta.extra.get("similarity", "cosine") == "cosine"
+
+    def embed(self, texts: Sequence[str], kind: str) -> Embeddings:
+        """Vectors of `texts`; each distinct text is read from the store (or from its parts) or encoded once."""
+        t0 = time.perf_counter()
+        if not texts:
+            return Embeddings(np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64))
+        texts, distinct, first, inverse, order, normalized = self._keys(texts, kind)
+        if isinstance(self.cache, EmbeddingCache):
+            parts = self.cache.read_parts(distinct[order], normalized=normalized, what=f"{len(distinct)} {_PLURAL.get(kind, kind)}")
+            if parts is not None:  # every row was encoded by `ifir-bench encode --part`: nothing to encode
+                self.timings["texts_cached"] += len(distinct)
+                self.timings["encode_s"] += time.perf_counter() - t0
+                return Embeddings(parts, np.argsort(order)[inverse])
         store = self.cache.open(distinct[order], normalized=normalized)
         try:
             row_of = np.argsort(store.rows)  # store.rows[row_of[j]] == distinct[j]
@@ -158,6 +169,25 @@ class DenseSearch:
             store.close()
         self.timings["encode_s"] += time.perf_counter() - t0
         return Embeddings(matrix, row_of[inverse])
+
+    def encode_part(self, texts: Sequence[str], kind: str, part: int, parts: int, *, about: dict) -> dict:
+        """Encode only part `part` of `parts` of these texts' store into its own piece of the cache
+        (resuming what an earlier run of the same part committed); returns what was done."""
+        if not isinstance(self.cache, EmbeddingCache):
+            raise IfirError("encoding a part needs the on-disk embedding cache (not --no-cache).")
+        t0 = time.perf_counter()
+        texts, distinct, first, _, order, normalized = self._keys(texts, kind)
+        store = self.cache.open_part(distinct[order], normalized=normalized, part=part, parts=parts, batch_size=self.batch_size,
+                                     about=about | {"kind": kind, "batch_size": self.batch_size})
+        try:
+            start, end, before = store.part["start"], store.part["end"], store.done
+            todo = first[np.searchsorted(distinct, store.rows[before:])]  # rows in the part's own order
+            if len(todo):
+                self._encode(store, [texts[i] for i in todo], kind)
+        finally:
+            store.close()
+        return {"kind": kind, "part": part, "parts": parts, "start": start, "end": end, "rows": len(distinct),
+                "already": before, "encoded": store.done - before, "seconds": time.perf_counter() - t0, "folder": str(store.dir)}
 
     def _encode(self, store, texts: list[str], kind: str) -> None:
         devices = getattr(self.encoder, "devices", None)
@@ -203,6 +233,13 @@ class DenseSearch:
         if len(docs.rows) and len(q.rows) and docs.matrix.shape[1] != q.matrix.shape[1]:
             raise IfirError(f"'{self.meta.name}' returned query vectors of dimension {q.matrix.shape[1]} and document vectors "
                             f"of dimension {docs.matrix.shape[1]}; they must have one dimension to be compared.")
+
+    def text_sets(self, corpus: Mapping[str, Document], queries: Mapping[str, Query],
+                  candidates: Mapping[str, Sequence[str]] | None = None) -> list[tuple[list[str], str]]:
+        """(texts, kind) of each store that `retrieve` (or `rerank`, given candidates) embeds: what
+        `ifir-bench encode --part` encodes."""
+        doc_ids = sorted(corpus) if candidates is None else sorted({d for qid in queries for d in candidates[qid]})
+        return [([self.meta.format_doc(corpus[i]) for i in doc_ids], "document"), (list(query_texts(self.meta, queries).values()), "query")]
 
     def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, Query], *, top_k: int) -> Run:
         queries = query_texts(self.meta, queries)
