@@ -304,7 +304,8 @@ def test_matched_budget_experiment_runs_resumes_and_cannot_leak(shared_data, tmp
     # never the old models' numbers under the new settings.
     lines.clear()
     changed = ExperimentOptions(**{**opts.__dict__, "overrides": {**opts.overrides, "training.learning_rate": 2e-5}})
-    with pytest.raises(IfirError, match=r"learning_rate: 0.0001 -> 2e-05.*new --out"):
+    trained_lr = load_config("cpu").training.learning_rate  # what the models of the first run used
+    with pytest.raises(IfirError, match=rf"learning_rate: {trained_lr} -> 2e-05.*new --out"):
         run_experiment(changed, log=lines.append)
     assert not lines
 
