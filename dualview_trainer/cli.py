@@ -51,7 +51,7 @@ def llm_overrides(llm: str | None) -> dict:
 @click.option("--stop-after", type=click.Choice(["synthesis"]), default=None, help="Only synthesize (e.g. before a multi-GPU launch).")
 def train_dualview(source, out, budget, mix, config, seed, base_model, llm, llm_base_url, llm_model, no_judge,
                    synthesis_file, max_candidates, max_steps, epochs, batch_size, general_fraction, loss, stop_after):
-    """Synthesize complementary instructions with an LLM and train an encoder on both views."""
+    """Synthesize complementary instructions with an LLM and train an encoder on both views (Mehta et al. 2026, arXiv 2604.18845)."""
     from harness.fileio import check_folder_option
     from harness.progress import console
 
