@@ -4,6 +4,7 @@ user meets it, on the bundled MiniLM and the embedded sample."""
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -28,3 +29,18 @@ def test_paper_is_cited_as_mehta_et_al():
     full = "Mehta, Zhao, Yu, Zeng, Samdani 2026, *Dual-View Training for Instruction-Following Information Retrieval*, arXiv 2604.18845"
     for doc in ("README.md", "dualview_trainer/README.md"):
         assert full in " ".join((ROOT / doc).read_text().split()), doc
+
+
+def test_train_dualview_without_the_train_extra_fails_before_any_work(tmp_path, monkeypatch, shared_data):
+    """Without accelerate (the `train` extra), one sentence with the pip command, before synthesis
+    writes anything; --stop-after synthesis needs no trainer and is not refused."""
+    monkeypatch.setitem(sys.modules, "accelerate", None)  # what an environment without the package sees
+    scifact = shared_data / "scifact"
+    result = cli("train-dualview", "--source", str(scifact), "--budget", "8", "--out", str(tmp_path / "dv"))
+    assert result.exit_code == 2
+    assert result.output == "error: Training needs accelerate, which the train extra installs: pip install 'ifir-bench[train]'.\n"
+    assert not (tmp_path / "dv").exists()
+    result = cli("experiment", "matched-budget", "--source", str(scifact), "--out", str(tmp_path / "mb"))
+    assert result.exit_code == 2 and "pip install 'ifir-bench[train]'" in result.output
+    readme = (ROOT / "README.md").read_text()
+    assert readme.index('pip install -e ".[train]"') < readme.index("ifir-bench train-dualview --source")
