@@ -15,6 +15,7 @@ from rich.text import Text
 
 from harness.console import console, error, out, say, warning
 from harness.errors import IfirError
+from harness.results import display_name
 
 
 class Group(click.Group):
@@ -83,7 +84,7 @@ def _results_rows(results: list[dict], *, stacked: bool) -> tuple[list[str], lis
             pmrr = [f"{100 * m['p-MRR']:+.2f}"]
         else:
             cells, pmrr = [f"{m[k]:.4f}" if k in m else "" for k in measures], [""] if followir else []
-        rows.append([r["model"].get("spec") or r["model"]["name"], r["task"]["name"], *pmrr, *cells])
+        rows.append([display_name(r["model"]), r["task"]["name"], *pmrr, *cells])
     return header, rows
 
 
@@ -188,15 +189,16 @@ def evaluate_all(loaded: dict, grid: list[tuple[str, str]], options, *, split: s
         for message in task.meta.get("warnings", ()):
             warning(message)
         for model, load_s in (loaded[s] for s, n in grid if n == name and s in loaded):
+            shown = f"{display_name(vars(model.meta))} on {task.name}"
             try:
                 path, result, status = run_and_save(model, task, options, load_seconds=load_s)
             except Exception as e:  # one model's failure (a plugin's own code included): the other runs go on
-                error(f"{model.meta.name} on {task.name}: {failure(e)}")
-                failed.append(f"{model.meta.name} on {task.name}")
+                error(f"{shown}: {failure(e)}")
+                failed.append(shown)
                 continue
-            say(f"{model.meta.name} on {task.name}: {path}{NOTES.get(status, '')}")
+            say(f"{shown}: {path}{NOTES.get(status, '')}")
             for message in result.get("warnings", ()):
-                warning(f"{model.meta.name} on {task.name}: {message}")
+                warning(f"{shown}: {message}")
             if options.paraphrases and paraphrase_summary(result):
                 say(paraphrase_summary(result))
             results.append(result)
@@ -324,11 +326,11 @@ def list_models():
 
 
 @main.command("results")
-@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("results"))
 @click.option("--model", "models", multiple=True, help="Only this model (name, spec or name@revision). Repeatable.")
 @click.option("--task", "tasks", multiple=True, help="Only this task name. Repeatable.")
 def show_results(directory, models, tasks):
-    """Print the table of the result files already under DIRECTORY (nothing is run)."""
+    """Print the table of the result files already under DIRECTORY (default: results, where run writes them; nothing is run)."""
     from harness.results import find_results, load_result
 
     if not directory.is_dir():
@@ -341,7 +343,7 @@ def show_results(directory, models, tasks):
             warning(f"skipped: {e}")
             continue
         model = result["model"]
-        names = {model["name"], model.get("spec"), f"{model['name']}@{model['revision']}"}
+        names = {model["name"], model.get("spec"), display_name(model), f"{model['name']}@{model['revision']}"}
         if (not models or names & set(models)) and (not tasks or result["task"]["name"] in tasks):
             results.append(result)
     if not results:

@@ -3,13 +3,18 @@ user meets it, on the bundled MiniLM and the embedded sample."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
+from harness.results import display_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,3 +49,49 @@ def test_train_dualview_without_the_train_extra_fails_before_any_work(tmp_path, 
     assert result.exit_code == 2 and "pip install 'ifir-bench[train]'" in result.output
     readme = (ROOT / "README.md").read_text()
     assert readme.index('pip install -e ".[train]"') < readme.index("ifir-bench train-dualview --source")
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """`ifir-bench run` of a model under a long folder path on the sample, in a fresh folder, with the
+    default --output (results/): the folder and the run's output."""
+    from harness.models.dense import bundled_minilm_path
+
+    home = tmp_path_factory.mktemp("user")
+    model = home / "some" / "very" / "long" / "folder" / "names" / "for" / "models" / "my-finetuned-minilm"
+    shutil.copytree(bundled_minilm_path(), model)
+    old = os.getcwd()
+    os.chdir(home)
+    try:
+        result = cli("run", "--model", str(model), "--tasks", "sample", "--cache-dir", str(home / "cache"))
+    finally:
+        os.chdir(old)
+    assert result.exit_code == 0, result.output
+    return home, result.output
+
+
+def test_results_reads_results_folder_by_default(first_run, monkeypatch):
+    home, _ = first_run
+    monkeypatch.chdir(home)
+    shown = cli("results")
+    assert shown.exit_code == 0, shown.output
+    assert "│ my-finetuned-minilm │ sample │      +0.95 │" in shown.output
+    monkeypatch.chdir(home / "cache")
+    assert (cli("results").exit_code, cli("results").output) == (2, "error: results: no such directory.\n")
+
+
+def test_one_short_display_name_in_status_line_and_table(first_run):
+    """At 80 columns a model under a long folder path keeps the table's columns; the status line and
+    the table call it the same; the full spec stays in the result file."""
+    home, output = first_run
+    [path] = sorted((home / "results").rglob("sample.json"))
+    assert f"my-finetuned-minilm on sample: {Path('results') / path.relative_to(home / 'results')}\n" in output
+    table = output[output.index("ifir-bench results"):].splitlines()
+    assert max(map(len, table)) <= 80
+    assert [line for line in table if line.startswith("│")][0] == "│ my-finetuned-minilm │ sample │      +0.95 │ 0.9372 │  0.9094 │"
+    assert json.loads(path.read_text())["model"]["spec"] == str(home / "some/very/long/folder/names/for/models/my-finetuned-minilm")
+    stages = [{"name": "bm25", "spec": "bm25:k1=1.2,b=0.75"}, {"name": "ce", "spec": "cross-encoder:/home/u/runs/a/long/path/ce"},
+              {"name": "first-doc", "spec": "plugin_retriever:Retriever"}, {"name": "org/x", "spec": "llm-reranker:jhu-clsp/FollowIR-7B"}]
+    assert display_name({"name": "bm25 >> ce >> first-doc >> org/x", "kind": "pipeline", "extra": {"stages": stages}}) == (
+        "bm25:k1=1.2,b=0.75>>ce>>first-doc>>FollowIR-7B")
+    assert display_name({"name": "sentence-transformers/all-MiniLM-L6-v2", "spec": "minilm", "kind": "dense"}) == "minilm"
