@@ -13,9 +13,12 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from harness.console import console, error, out, say, warning
-from harness.errors import IfirError
-from harness.results import display_name
+from harness.console import console, error, out, quiet_libraries, say, warning
+
+quiet_libraries()  # before anything imports transformers or tqdm
+
+from harness.errors import IfirError  # noqa: E402
+from harness.results import display_name  # noqa: E402
 
 
 class Group(click.Group):

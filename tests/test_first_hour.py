@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -95,3 +96,25 @@ def test_one_short_display_name_in_status_line_and_table(first_run):
     assert display_name({"name": "bm25 >> ce >> first-doc >> org/x", "kind": "pipeline", "extra": {"stages": stages}}) == (
         "bm25:k1=1.2,b=0.75>>ce>>first-doc>>FollowIR-7B")
     assert display_name({"name": "sentence-transformers/all-MiniLM-L6-v2", "spec": "minilm", "kind": "dense"}) == "minilm"
+
+
+def test_train_dualview_output_is_one_display_in_one_unit(shared_data, tmp_path):
+    """As a user runs it (a subprocess): no transformers progress bars, FutureWarnings or the Trainer's
+    printed dicts between the log's lines, and kept pairs counted as pairs, examples as examples."""
+    env = {**os.environ, "COLUMNS": "200", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    for name in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE", "TRANSFORMERS_VERBOSITY"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "train-dualview", "--source", str(shared_data / "scifact"), "--budget", "4",
+         "--max-steps", "1", "--max-candidates", "600", "--out", str(tmp_path / "dv")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    text = done.stdout + done.stderr
+    for noise in ("Loading weights", "Writing model shards", "Warning", "it/s]", "{'loss'"):
+        assert noise not in text
+    lines = [line for line in text.splitlines() if not line.startswith(("  kept ", "  rejected "))]
+    assert re.search(r"need 2 kept pairs to train on and 240 to hold out$", lines[0])
+    assert re.search(r"\): \d+ pairs kept, \d+ rejected", text)
+    assert "on 4 training examples from 2 kept pairs (dual-view:" in text
+    assert re.search(r"^  step 1 of 1: loss \d+\.\d{4}$", text, re.M)
