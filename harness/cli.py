@@ -265,11 +265,18 @@ def run(models, tasks, output, split, measures, template, query_prompt, doc_prom
     names = expand(tasks)
     if not names:
         raise IfirError("--tasks names no task.")
-    # Every name, spec, device and measure is checked before anything is loaded or run.
-    for name in names:
-        check_task(name, split=split)
-    for spec in models:
-        check_spec(spec)
+    # Every spec, name, device and measure is checked before anything is loaded or run; a missing model
+    # and a missing dataset are both reported (the model first), not only the first found.
+    problems = []
+    for check, item in [*((check_spec, spec) for spec in models), *((lambda n: check_task(n, split=split), n) for n in names)]:
+        try:
+            check(item)
+        except IfirError as e:
+            problems.append(str(e))
+    for problem in problems[:-1]:
+        error(problem)
+    if problems:
+        raise IfirError(problems[-1])
     check_device(device)
     check_folder_option(output, "--output")
     check_folder_option(cache_dir or default_cache_dir(), "--cache-dir")

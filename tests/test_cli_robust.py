@@ -397,8 +397,8 @@ def test_model_folder_or_hub_model_that_cannot_load_fails_before_any_model_loads
     result = run(tmp_path, cache, "sample", model="minilm>>cross-encoder:cross-encoder/ms-marco-MiniLM-L6-v2")
     assert (result.exit_code, result.output) == (2, (
         "error: Model 'cross-encoder/ms-marco-MiniLM-L6-v2' is not in the local cache and the hub is offline "
-        "(HF_HUB_OFFLINE=1): pass a local copy to --model. Where the hub is reachable, "
-        "`hf download cross-encoder/ms-marco-MiniLM-L6-v2 --local-dir DIR` downloads it.\n"))
+        "(HF_HUB_OFFLINE=1): pass a local copy to --model or make one offline: python -m baselines.cross_encoder_training "
+        "(README, Baselines). Where the hub is reachable, `hf download cross-encoder/ms-marco-MiniLM-L6-v2 --local-dir DIR` downloads it.\n"))
     result = run(tmp_path, cache, "sample", model=str(tmp_path / "runs" / "minilm-dv32"))
     assert (result.exit_code, result.output) == (2, f"error: {tmp_path / 'runs' / 'minilm-dv32'}: no such directory.\n")
 

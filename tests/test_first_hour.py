@@ -118,3 +118,33 @@ def test_train_dualview_output_is_one_display_in_one_unit(shared_data, tmp_path)
     assert re.search(r"\): \d+ pairs kept, \d+ rejected", text)
     assert "on 4 training examples from 2 kept pairs (dual-view:" in text
     assert re.search(r"^  step 1 of 1: loss \d+\.\d{4}$", text, re.M)
+
+
+def test_offline_reranker_recipe_and_the_missing_model_named_first(shared_data, tmp_path, monkeypatch):
+    """Offline, a hub reranker on a hub task names the missing model (and then the dataset); the README's
+    recipe makes a cross-encoder from what ships, and the pipeline runs with it."""
+    from baselines.cross_encoder_training import main as train_ce
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    result = cli("run", "--model", "bm25>>cross-encoder:cross-encoder/ms-marco-MiniLM-L6-v2", "--tasks", "scifact",
+                 "--output", str(tmp_path / "out"))
+    lines = result.output.splitlines()
+    assert result.exit_code == 2 and len(lines) == 2
+    assert lines[0].startswith("error: Model 'cross-encoder/ms-marco-MiniLM-L6-v2' is not in the local cache")
+    assert "python -m baselines.cross_encoder_training" in lines[0]
+    assert lines[1].startswith("error: Dataset 'mteb/scifact' is not in the local cache")
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    recipe = "python -m baselines.cross_encoder_training --source ../shared/data/scifact --out runs/minilm-ce"
+    assert recipe in readme and "ifir-bench run --model \"bm25>>cross-encoder:runs/minilm-ce\"" in readme
+    ce = tmp_path / "runs" / "minilm-ce"
+    made = CliRunner().invoke(train_ce, ["--source", str(shared_data / "scifact"), "--out", str(ce), "--steps", "4",
+                                         "--batch-size", "8", "--max-length", "64"], catch_exceptions=False)
+    assert made.exit_code == 0 and f"wrote {ce}; rerank with it" in made.output
+    result = cli("run", "--model", f"bm25>>cross-encoder:{ce}", "--tasks", "sample", "--output", str(tmp_path / "out"),
+                 "--cache-dir", str(tmp_path / "cache"))
+    assert result.exit_code == 0, result.output
+    assert "│ bm25>>minilm-ce │ sample │" in result.output
+    bad = CliRunner().invoke(train_ce, ["--source", str(tmp_path), "--out", str(tmp_path / "x")])
+    assert (bad.exit_code, bad.output) == (2, f"error: {tmp_path}: no qrels/train.tsv; the cross-encoder trains on a BEIR folder's train split.\n")
+

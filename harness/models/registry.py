@@ -185,7 +185,8 @@ def check_spec(spec: str) -> None:
             entry = catalogue_entry(repo_id)
             if not revision and entry and entry.hub_id.lower() == repo_id.lower():
                 revision = entry.revision  # a catalogue model's hub id loads at its pinned revision
-            ensure_available(repo_id, revision or None, advice="pass a local copy to --model.")
+            offline = " or make one offline: python -m baselines.cross_encoder_training (README, Baselines)"
+            ensure_available(repo_id, revision or None, advice=f"pass a local copy to --model{offline if name == 'cross-encoder' else ''}.")
         elif target.startswith((".", "/", "~")) or "/" in target:
             raise IfirError(f"{target}: no such directory.")
         elif name not in models:
