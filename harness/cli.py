@@ -36,6 +36,9 @@ class Group(click.Group):
         except IfirError as e:
             error(str(e))
             sys.exit(2)
+        except KeyboardInterrupt:  # click would print only "Aborted!"
+            error("interrupted; every result and vector finished so far is kept, and the same command goes on from there.")
+            sys.exit(130)
 
 
 def _command_line() -> str:

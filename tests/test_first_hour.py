@@ -148,3 +148,50 @@ def test_offline_reranker_recipe_and_the_missing_model_named_first(shared_data, 
     bad = CliRunner().invoke(train_ce, ["--source", str(tmp_path), "--out", str(tmp_path / "x")])
     assert (bad.exit_code, bad.output) == (2, f"error: {tmp_path}: no qrels/train.tsv; the cross-encoder trains on a BEIR folder's train split.\n")
 
+
+def _wait_for(proc, text: str) -> str:
+    """stderr lines of `proc` up to the first holding `text` (the process is stopped by the caller)."""
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    raise AssertionError(f"'{text}' never printed; stderr:\n{''.join(seen)}")
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_what_is_kept_and_a_second_process_says_it_waits(shared_data, tmp_path):
+    """Two runs of SciFact on one cache: the second says it waits for the first's cache lock and for
+    what; Ctrl-C on the first says how many vectors were kept and that the same command resumes."""
+    import signal
+    import time
+
+    env = {**os.environ, "COLUMNS": "400", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "harness.cli", "run", "--model", "minilm", "--tasks", str(shared_data / "scifact"),
+               "--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    second = None
+    try:
+        while not list((tmp_path / "cache").rglob("manifest.json")):  # the first holds the store's lock from here on
+            assert first.poll() is None, first.stderr.read()
+            time.sleep(0.5)
+        second = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+        waiting = _wait_for(second, "waiting for another process")
+        [store] = {p.parent for p in (tmp_path / "cache").rglob("manifest.json")}
+        assert re.search(rf"^waiting for another process to finish encoding these \d+ texts into {re.escape(str(store))} "
+                         r"\(the cache lock\); this run then reads its vectors$", waiting, re.M), waiting
+        first.send_signal(signal.SIGINT)
+        said = first.stderr.read()
+        assert first.wait() == 130
+        match = re.search(rf"^warning: interrupted while encoding documents: (\d+) of \d+ document vectors are kept in "
+                          rf"{re.escape(str(store))}; the same command resumes from them\.$", said, re.M)
+        assert match, said
+        manifest = json.loads((store / "manifest.json").read_text())
+        assert int(match.group(1)) == (manifest["shards"][-1]["end"] if manifest["shards"] else 0)
+        assert said.endswith("error: interrupted; every result and vector finished so far is kept, and the same command goes on from there.\n")
+        assert "Aborted!" not in said
+    finally:
+        for proc in (first, second):
+            if proc and proc.poll() is None:
+                proc.kill()
+                proc.wait()
