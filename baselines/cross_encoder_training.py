@@ -16,9 +16,11 @@ import click
 from harness.console import error, say
 from harness.data.local import read_corpus, read_qrels, read_queries
 from harness.errors import IfirError
+from harness.progress import progress
 
 
-def train_cross_encoder(source: Path, out: Path, *, steps: int = 200, batch: int = 16, max_length: int = 128) -> Path:
+def train_cross_encoder(source: Path, out: Path, *, steps: int = 50, batch: int = 8, max_length: int = 64,
+                        show_progress: bool = False) -> Path:
     """Train and save the cross-encoder in `out`; the same arguments give the same weights (seed 0)."""
     import torch
     from sentence_transformers import CrossEncoder
@@ -36,17 +38,20 @@ def train_cross_encoder(source: Path, out: Path, *, steps: int = 200, batch: int
     model = CrossEncoder(bundled_minilm_path(), num_labels=1, max_length=max_length)
     optimizer = torch.optim.AdamW(model.model.parameters(), lr=5e-5)
     model.model.train()
-    for _ in range(steps):
-        pos = rng.sample(positives, batch // 2)
-        neg = [(q, corpus[rng.choice(doc_ids)]) for q, _ in pos]
-        pairs = [(q, f"{d.title} {d.text}") for q, d in pos + neg]
-        features = model.tokenizer(*zip(*pairs), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
-        logits = model.model(**features).logits.squeeze(-1)
-        labels = torch.tensor([1.0] * len(pos) + [0.0] * len(neg))
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
+    with progress(show_progress) as bar:
+        job = bar.add_task("training the cross-encoder (steps)", total=steps)
+        for _ in range(steps):
+            pos = rng.sample(positives, batch // 2)
+            neg = [(q, corpus[rng.choice(doc_ids)]) for q, _ in pos]
+            pairs = [(q, f"{d.title} {d.text}") for q, d in pos + neg]
+            features = model.tokenizer(*zip(*pairs), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+            logits = model.model(**features).logits.squeeze(-1)
+            labels = torch.tensor([1.0] * len(pos) + [0.0] * len(neg))
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            bar.advance(job)
     model.model.eval()
     model.save(str(out))
     return Path(out)
@@ -55,9 +60,9 @@ def train_cross_encoder(source: Path, out: Path, *, steps: int = 200, batch: int
 @click.command()
 @click.option("--source", type=click.Path(path_type=Path), required=True, help="A BEIR folder with qrels/train.tsv.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the cross-encoder.")
-@click.option("--steps", type=click.IntRange(1), default=200, show_default=True, help="Training steps.")
-@click.option("--batch-size", type=click.IntRange(2), default=16, show_default=True, help="Pairs per step, half relevant, half random.")
-@click.option("--max-length", type=click.IntRange(8), default=128, show_default=True, help="Tokens of (query, document) read.")
+@click.option("--steps", type=click.IntRange(1), default=50, show_default=True, help="Training steps.")
+@click.option("--batch-size", type=click.IntRange(2), default=8, show_default=True, help="Pairs per step, half relevant, half random.")
+@click.option("--max-length", type=click.IntRange(8), default=64, show_default=True, help="Tokens of (query, document) read.")
 def main(source, out, steps, batch_size, max_length):
     """Train a MiniLM cross-encoder offline on SOURCE's train split and save it in OUT."""
     import logging
@@ -67,7 +72,7 @@ def main(source, out, steps, batch_size, max_length):
     quiet_libraries()
     logging.getLogger("sentence_transformers").setLevel(logging.ERROR)  # "Converting SentenceTransformer model ..."
     try:
-        train_cross_encoder(source, out, steps=steps, batch=batch_size, max_length=max_length)
+        train_cross_encoder(source, out, steps=steps, batch=batch_size, max_length=max_length, show_progress=True)
     except IfirError as e:
         error(str(e))
         sys.exit(2)
