@@ -51,13 +51,16 @@ def llm_overrides(llm: str | None) -> dict:
 @click.option("--stop-after", type=click.Choice(["synthesis"]), default=None, help="Only synthesize (e.g. before a multi-GPU launch).")
 def train_dualview(source, out, budget, mix, config, seed, base_model, llm, llm_base_url, llm_model, no_judge,
                    synthesis_file, max_candidates, max_steps, epochs, batch_size, general_fraction, loss, stop_after):
-    """Synthesize complementary instructions with an LLM and train an encoder on both views."""
+    """Synthesize complementary instructions with an LLM and train an encoder on both views (Mehta et al. 2026, arXiv 2604.18845)."""
     from harness.fileio import check_folder_option
     from harness.progress import console
 
     from dualview_trainer.pipeline import JobOptions, run_job
+    from dualview_trainer.train import check_train_extra
 
-    check_folder_option(out, "--out")  # before synthesis, not after it
+    if stop_after != "synthesis":
+        check_train_extra()  # before synthesis, not after it
+    check_folder_option(out, "--out")
 
     overrides = {
         "model.base": base_model, **llm_overrides(llm), "synthesis.judge": False if no_judge else None,
@@ -120,7 +123,9 @@ def matched_budget(source, out, budgets, seeds, mixes, general, eval_tasks, stag
     from harness.progress import console
 
     from dualview_trainer.experiment import ExperimentOptions, run_experiment
+    from dualview_trainer.train import check_train_extra
 
+    check_train_extra()
     overrides = {**llm_overrides(llm), "training.learning_rate": learning_rate, "training.num_train_epochs": epochs,
                  "training.general_fraction": general_fraction, "training.loss": loss}
     opts = ExperimentOptions(

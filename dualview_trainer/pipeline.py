@@ -145,8 +145,8 @@ def synthesize_pool(cfg: Config, opts: JobOptions, need: int, *, log=print, llm=
     examples, source_split, documents = load_examples(opts.source, limit=max_candidates, seed=seed, mining=cfg.mining)
     if not examples:
         raise IfirError(f"{opts.source}: no usable training examples.")
-    log(f"{len(examples)} candidate examples from {opts.source} (split {source_split}); need {need} training examples"
-        + (f" and {probe_size} held-out pairs" if probe_size else ""))
+    log(f"{len(examples)} candidate examples from {opts.source} (split {source_split}); need {need} kept pairs to train on"
+        + (f" and {probe_size} to hold out" if probe_size else ""))
     synthesizer = build_synthesizer(cfg, replace(opts, seed=seed), documents, llm)
     records, stats = synthesize(examples, synthesizer, synthesis_file, target_kept=target, log=lambda m: log(f"  {m}"))
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.rejected_by_reason.items())) or "none"
@@ -172,9 +172,10 @@ def train_from_pool(cfg: Config, opts: JobOptions, pool: Pool, *, log=print, cal
                                   general_fraction=cfg.training.general_fraction)
     check_disjoint([r for r in train if r["id"] in set(accounting["record_ids"])], pool.probe(DEV) + pool.probe(TEST))
     base_path, base = resolve_base_model(cfg.model.base)
-    log(f"training {base['name']} on {accounting['n_examples']} training examples ({opts.mix}: {accounting['n_queries']} queries), "
-        f"config {cfg.file}")
-    result = train_model(rows, cfg, out, base_path=base_path, seed=opts.seed, max_steps=opts.max_steps, callbacks=callbacks)
+    pairs = accounting["n_pairs"] or len(accounting["record_ids"])
+    log(f"training {base['name']} on {accounting['n_examples']} training examples from {pairs} kept pairs "
+        f"({opts.mix}: {accounting['n_queries']} queries), config {cfg.file}")
+    result = train_model(rows, cfg, out, base_path=base_path, seed=opts.seed, max_steps=opts.max_steps, callbacks=callbacks, log=log)
     chosen = [r for r in train if r["id"] in set(accounting["record_ids"])]
     card = make_card(cfg, opts, base, pool, accounting, chosen, result)
     if result["main_process"]:

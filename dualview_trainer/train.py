@@ -22,6 +22,20 @@ from dualview_trainer.pairing import PairBatchSampler
 CHECKPOINTS = "checkpoints"
 RUN_IDENTITY = "run.json"  # in the checkpoints folder: what its checkpoints were trained on
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+TRAIN_INSTALL = "pip install 'ifir-bench[train]'"
+
+
+def check_train_extra() -> None:
+    """Fail in one sentence, before any work, when the `train` extra is missing: sentence-transformers'
+    Trainer needs accelerate >= 1.1 and would otherwise fail with a long traceback after synthesis."""
+    import importlib.util
+    from importlib.metadata import version
+
+    if importlib.util.find_spec("accelerate") is None:
+        raise IfirError(f"Training needs accelerate, which the train extra installs: {TRAIN_INSTALL}.")
+    found = version("accelerate")
+    if tuple(int(p) for p in found.split(".")[:2] if p.isdigit()) < (1, 1):
+        raise IfirError(f"Training needs accelerate >= 1.1, but {found} is installed: {TRAIN_INSTALL}.")
 
 
 def resolve_base_model(spec: str) -> tuple[str, dict]:
@@ -54,6 +68,7 @@ def base_prompts(model) -> dict[str, str] | None:
 
 
 def training_arguments(cfg: Config, output_dir: Path, *, seed: int, max_steps: int | None, warmup: int = 0, prompts: dict | None = None):
+    import torch
     from sentence_transformers import SentenceTransformerTrainingArguments
 
     t = cfg.training
@@ -78,6 +93,7 @@ def training_arguments(cfg: Config, output_dir: Path, *, seed: int, max_steps: i
         prompts=prompts,
         report_to="none",
         disable_tqdm=True,
+        dataloader_pin_memory=torch.cuda.is_available(),  # else a UserWarning on every CPU run
     )
 
 
@@ -122,8 +138,20 @@ def check_resume(ckpt_dir: Path, identity: dict) -> str | None:
     return last
 
 
+def loss_log(log):
+    """A Trainer callback that reports each logged loss through `log` (in place of the Trainer's printed dicts)."""
+    from transformers import TrainerCallback
+
+    class LossLog(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs and "loss" in logs:
+                log(f"  step {state.global_step} of {state.max_steps}: loss {float(logs['loss']):.4f}")
+
+    return LossLog()
+
+
 def train_model(rows: list[dict], cfg: Config, out_dir: Path, *, base_path: str, seed: int,
-                max_steps: int | None = None, callbacks: list | None = None) -> dict:
+                max_steps: int | None = None, callbacks: list | None = None, log=None) -> dict:
     """Train on `rows` (anchor, positive, negative, label=group) and save the model in `out_dir`.
 
     Resumes from the last checkpoint in `<out_dir>/checkpoints` when there is one. Returns
@@ -131,6 +159,7 @@ def train_model(rows: list[dict], cfg: Config, out_dir: Path, *, base_path: str,
     import datasets
     import torch
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+    from transformers import PrinterCallback
 
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / CHECKPOINTS
@@ -145,7 +174,9 @@ def train_model(rows: list[dict], cfg: Config, out_dir: Path, *, base_path: str,
     args = training_arguments(cfg, ckpt_dir, seed=seed, max_steps=max_steps, warmup=warmup_steps(cfg, steps_per_epoch, max_steps),
                               prompts=base_prompts(model))
     loss = make_loss(model, cfg.training)
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks or [])
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss,
+                                         callbacks=[*(callbacks or []), *([loss_log(log)] if log else [])])
+    trainer.remove_callback(PrinterCallback)  # it prints raw dicts beside the log's lines
     start_step = int(last.rsplit("-", 1)[-1]) if last else 0
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=last)

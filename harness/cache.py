@@ -31,10 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.console import say, warning
 from harness.errors import IfirError
 from harness.fileio import atomic_write_bytes, atomic_write_json, disk_space
-from harness.console import warning
-from harness.progress import console
 
 FORMAT = 1
 KEY_DTYPE = "S16"
@@ -297,9 +296,10 @@ class VectorStore:
         self._lock = open(self.dir / ".lock", "a")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            with console.status(f"waiting for another process writing {self.dir}"):
-                fcntl.flock(self._lock, fcntl.LOCK_EX)
+        except BlockingIOError:  # a line, not a spinner: a spinner shows nothing when stderr is no terminal
+            say(f"waiting for another process to finish encoding these {len(keys)} texts into {self.dir} (the cache lock); "
+                "this run then reads its vectors")
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
         except OSError as e:  # a file system without flock (some NFS / Lustre mounts): a part has one writer anyway
             if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
                 raise

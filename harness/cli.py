@@ -13,8 +13,12 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from harness.console import console, error, out, say, warning
-from harness.errors import IfirError
+from harness.console import console, error, out, quiet_libraries, say, warning
+
+quiet_libraries()  # before anything imports transformers or tqdm
+
+from harness.errors import IfirError  # noqa: E402
+from harness.results import display_name  # noqa: E402
 
 
 class Group(click.Group):
@@ -32,6 +36,9 @@ class Group(click.Group):
         except IfirError as e:
             error(str(e))
             sys.exit(2)
+        except KeyboardInterrupt:  # click would print only "Aborted!"
+            error("interrupted; every result and vector finished so far is kept, and the same command goes on from there.")
+            sys.exit(130)
 
 
 def _command_line() -> str:
@@ -83,7 +90,7 @@ def _results_rows(results: list[dict], *, stacked: bool) -> tuple[list[str], lis
             pmrr = [f"{100 * m['p-MRR']:+.2f}"]
         else:
             cells, pmrr = [f"{m[k]:.4f}" if k in m else "" for k in measures], [""] if followir else []
-        rows.append([r["model"].get("spec") or r["model"]["name"], r["task"]["name"], *pmrr, *cells])
+        rows.append([display_name(r["model"]), r["task"]["name"], *pmrr, *cells])
     return header, rows
 
 
@@ -189,15 +196,16 @@ def evaluate_all(loaded: dict, grid: list[tuple[str, str]], options, *, split: s
         for message in task.meta.get("warnings", ()):
             warning(message)
         for model, load_s in (loaded[s] for s, n in grid if n == name and s in loaded):
+            shown = f"{display_name(vars(model.meta))} on {task.name}"
             try:
                 path, result, status = run_and_save(model, task, options, load_seconds=load_s)
             except Exception as e:  # one model's failure (a plugin's own code included): the other runs go on
-                error(f"{model.meta.name} on {task.name}: {failure(e)}")
-                failed.append(f"{model.meta.name} on {task.name}")
+                error(f"{shown}: {failure(e)}")
+                failed.append(shown)
                 continue
-            say(f"{model.meta.name} on {task.name}: {path}{NOTES.get(status, '')}")
+            say(f"{shown}: {path}{NOTES.get(status, '')}")
             for message in result.get("warnings", ()):
-                warning(f"{model.meta.name} on {task.name}: {message}")
+                warning(f"{shown}: {message}")
             if options.paraphrases and paraphrase_summary(result):
                 say(paraphrase_summary(result))
             results.append(result)
@@ -261,11 +269,18 @@ def run(models, tasks, output, split, measures, template, query_prompt, doc_prom
     names = expand(tasks)
     if not names:
         raise IfirError("--tasks names no task.")
-    # Every name, spec, device and measure is checked before anything is loaded or run.
-    for name in names:
-        check_task(name, split=split)
-    for spec in models:
-        check_spec(spec)
+    # Every spec, name, device and measure is checked before anything is loaded or run; a missing model
+    # and a missing dataset are both reported (the model first), not only the first found.
+    problems = []
+    for check, item in [*((check_spec, spec) for spec in models), *((lambda n: check_task(n, split=split), n) for n in names)]:
+        try:
+            check(item)
+        except IfirError as e:
+            problems.append(str(e))
+    for problem in problems[:-1]:
+        error(problem)
+    if problems:
+        raise IfirError(problems[-1])
     check_device(device)
     check_folder_option(output, "--output")
     check_folder_option(cache_dir or default_cache_dir(), "--cache-dir")
@@ -368,22 +383,31 @@ def list_tasks():
 
 @main.command("models")
 def list_models():
-    """List registered model names (built-ins, the model catalogue, plugins), one line each."""
+    """List registered model names (built-ins, the model catalogue, plugins), one line each, grouped by whether they run offline."""
     from harness.models import models
-    from harness.models.registry import description
+    from harness.models.registry import availability, description
 
     names = sorted(models.names(), key=str.lower)
     width = max(map(len, names))
+    groups: dict[str, list[str]] = {"offline": [], "cached": [], "": []}
     for name in names:
-        say(f"{name:<{width}}  {description(name)}"[:80].rstrip())
+        groups[availability(name)].append(name)
+    titles = {"offline": "offline: installed packages ship these, no hub needed",
+              "cached": "cached: in the local hub cache at the pinned revision, no hub needed",
+              "": "hub: downloaded from the hub on first use (or pass a local folder)"}
+    for key, title in titles.items():
+        if groups[key]:
+            say(title)
+        for name in groups[key]:
+            say(f"  {name:<{width}}  {description(name)}"[:80].rstrip())
 
 
 @main.command("results")
-@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("results"))
 @click.option("--model", "models", multiple=True, help="Only this model (name, spec or name@revision). Repeatable.")
 @click.option("--task", "tasks", multiple=True, help="Only this task name. Repeatable.")
 def show_results(directory, models, tasks):
-    """Print the table of the result files already under DIRECTORY (nothing is run)."""
+    """Print the table of the result files already under DIRECTORY (default: results, where run writes them; nothing is run)."""
     from harness.results import find_results, load_result
 
     if not directory.is_dir():
@@ -396,7 +420,7 @@ def show_results(directory, models, tasks):
             warning(f"skipped: {e}")
             continue
         model = result["model"]
-        names = {model["name"], model.get("spec"), f"{model['name']}@{model['revision']}"}
+        names = {model["name"], model.get("spec"), display_name(model), f"{model['name']}@{model['revision']}"}
         if (not models or names & set(models)) and (not tasks or result["task"]["name"] in tasks):
             results.append(result)
     if not results:

@@ -3,6 +3,10 @@ highlighting), so square brackets in paths, ids and model specs are shown as wri
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 from rich.console import Console
 from rich.text import Text
 
@@ -37,3 +41,16 @@ def error(message: str) -> None:
 def warning(message: str) -> None:
     """`warning: <message>`, with only the prefix styled."""
     console.print(Text.assemble(("warning:", "yellow"), " ", message), soft_wrap=True)
+
+
+def quiet_libraries() -> None:
+    """One progress display, rich's: transformers', the hub's and other tqdm bars ("Loading weights",
+    "Writing model shards") and libraries' FutureWarnings would break into it. The variables are read
+    when those libraries are first imported (so this runs first); set them to 0 to see the bars again."""
+    for name, value in (("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TQDM_DISABLE", "1"), ("TRANSFORMERS_VERBOSITY", "error")):
+        os.environ.setdefault(name, value)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    if "transformers" in sys.modules and os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1":  # imported before (a test, a notebook)
+        from transformers.utils import logging
+
+        logging.disable_progress_bar()

@@ -50,7 +50,8 @@ def download_command(repo_id: str, revision: str | None = None, *, repo_type: st
     return " ".join(parts)
 
 
-def _cached(repo_id: str, revision: str | None, repo_type: str) -> str | None:
+def cached(repo_id: str, revision: str | None, repo_type: str = "model") -> str | None:
+    """The local hub cache's folder of a repo at a revision, or None (never goes online)."""
     from huggingface_hub import snapshot_download
 
     try:
@@ -69,7 +70,7 @@ def _unavailable(repo_id: str, revision: str | None, repo_type: str, advice: str
 
 def ensure_available(repo_id: str, revision: str | None = None, *, repo_type: str = "model", advice: str) -> None:
     """Fail at once (before any work) when a hub repo is neither cached nor reachable."""
-    if _cached(repo_id, revision, repo_type) is None and not hub_reachable():
+    if cached(repo_id, revision, repo_type) is None and not hub_reachable():
         raise _unavailable(repo_id, revision, repo_type, advice)
 
 
@@ -80,7 +81,7 @@ def snapshot(repo_id: str, revision: str | None = None, *, repo_type: str = "mod
     """
     from huggingface_hub import snapshot_download
 
-    folder = _cached(repo_id, revision, repo_type)
+    folder = cached(repo_id, revision, repo_type)
     if folder is not None:
         return folder
     if not hub_reachable():

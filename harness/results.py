@@ -40,6 +40,22 @@ def safe_name(name: str, limit: int = 100) -> str:
     return s
 
 
+def display_name(model: dict) -> str:
+    """The short, stable name that status lines and tables show for a model (its full spec stays in
+    the result file): per pipeline stage, a registered name as typed (`minilm`, `bm25:k1=1.2,b=0.75`),
+    of a folder or hub id its last part (`cross-encoder:/a/b/ce` -> `ce`), else (a plugin) its own name."""
+    from harness.models import models
+
+    def short(meta: dict) -> str:
+        spec = meta.get("spec") or meta["name"]
+        if "/" in spec:
+            return spec.rstrip("/").rsplit("/", 1)[-1]
+        return spec if spec.partition(":")[0] in models else meta["name"]
+
+    stages = model.get("extra", {}).get("stages") if model.get("kind") == "pipeline" else None
+    return ">>".join(map(short, stages or [model]))
+
+
 def result_path(output: Path, model_name: str, model_revision: str, task_name: str, variant: str | None = None) -> Path:
     """`<output>/<model>/<revision>/<task>.json`, as mteb lays out its results; a run with
     non-default settings (another template, measures, split, top-k) adds `@<hash of them>`."""

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from harness.cache import EmbeddingCache, MemoryCache, text_key
+from harness.cache import EmbeddingCache, MemoryCache, VectorStore, text_key
+from harness.console import warning
 from harness.errors import IfirError
 from harness.models.dense import parse_devices
 from harness.models.protocols import Encoder, query_texts
@@ -206,7 +207,15 @@ class DenseSearch:
                     if sum(map(len, pending)) >= self.shard_rows or time.monotonic() - last >= self.shard_seconds:
                         store.append(np.concatenate(pending))
                         pending, last = [], time.monotonic()
-            finally:  # an interrupt keeps every finished batch
+            except KeyboardInterrupt:  # Ctrl-C keeps every finished batch, and says so
+                if pending:
+                    store.append(np.concatenate(pending))
+                    pending = []
+                kept = (f"{store.done} of {len(store.rows)} {kind} vectors are kept in {store.dir}; the same command resumes from them"
+                        if isinstance(store, VectorStore) else "no vectors are kept under --no-cache")
+                warning(f"interrupted while encoding {_PLURAL.get(kind, kind)}: {kept}.")
+                raise
+            finally:  # an error keeps every finished batch too
                 if pending:
                     store.append(np.concatenate(pending))
 

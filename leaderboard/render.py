@@ -257,8 +257,8 @@ class Page:
             best[c.key] = (min(values) if c.part == "sd" else max(values)) if len(values) > 1 else None
         avg_values = {a.key: [self.average(r, a.tasks) for r in self.rows] for a in self.averages}
         best_avg = {}
-        for a in self.averages:
-            values = [x["value"] for x in avg_values[a.key] if x["value"] is not None]
+        for a in self.averages:  # ranked only over the same tasks: a partial mean (*) is never best, nor compared
+            values = [x["value"] for x in avg_values[a.key] if x["value"] is not None and x["n"] == x["of"]]
             best_avg[a.key] = max(values) if len(values) > 1 else None
         latency = [self.latency(r) for r in self.rows]
         best_latency = max((x["v"] for x in latency if x["v"] is not None), default=None)
@@ -287,7 +287,7 @@ class Page:
                 v = x["value"]
                 cells.append({"avg": True, "v": v, "text": fmt(v, item.measure if item.measure == PMRR else "") + ("*" if v is not None and x["n"] < x["of"] else ""),
                               "title": f"mean of {x['n']} of {x['of']} tasks: {', '.join(x['tasks'])}" if v is not None else "no results",
-                              "best": v is not None and best_avg[item.key] is not None and v >= best_avg[item.key] - 1e-12})
+                              "best": v is not None and x["n"] == x["of"] and best_avg[item.key] is not None and v >= best_avg[item.key] - 1e-12})
             lat = latency[i]
             lat["best"] = lat["v"] is not None and best_latency is not None and lat["v"] >= best_latency - 1e-12 and len([x for x in latency if x["v"]]) > 1
             rows.append({"i": i, "row": row, "cells": cells, "latency": lat})

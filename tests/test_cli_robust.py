@@ -92,7 +92,7 @@ def test_brackets_in_output_and_task_paths_print_literally_on_every_run(tmp_path
         assert result.exit_code == 0, result.output
         [path] = sorted(out.rglob("*.json"))
         note = " (existing result; --overwrite to recompute)" if again else ""
-        assert f"sentence-transformers/all-MiniLM-L6-v2 on [x]data: {path}{note}\n" in result.output
+        assert f"minilm on [x]data: {path}{note}\n" in result.output
         assert "[x]data" in result.output.split("ifir-bench results")[1]  # the table row too
 
 
@@ -397,8 +397,8 @@ def test_model_folder_or_hub_model_that_cannot_load_fails_before_any_model_loads
     result = run(tmp_path, cache, "sample", model="minilm>>cross-encoder:cross-encoder/ms-marco-MiniLM-L6-v2")
     assert (result.exit_code, result.output) == (2, (
         "error: Model 'cross-encoder/ms-marco-MiniLM-L6-v2' is not in the local cache and the hub is offline "
-        "(HF_HUB_OFFLINE=1): pass a local copy to --model. Where the hub is reachable, "
-        "`hf download cross-encoder/ms-marco-MiniLM-L6-v2 --local-dir DIR` downloads it.\n"))
+        "(HF_HUB_OFFLINE=1): pass a local copy to --model or make one offline: python -m baselines.cross_encoder_training "
+        "(README, Baselines). Where the hub is reachable, `hf download cross-encoder/ms-marco-MiniLM-L6-v2 --local-dir DIR` downloads it.\n"))
     result = run(tmp_path, cache, "sample", model=str(tmp_path / "runs" / "minilm-dv32"))
     assert (result.exit_code, result.output) == (2, f"error: {tmp_path / 'runs' / 'minilm-dv32'}: no such directory.\n")
 
@@ -422,7 +422,7 @@ def test_general_only_run_in_a_terminal_of_80_columns(tmp_path, cache):
     )
     assert done.returncode == 0, done.stderr
     [path] = saved(tmp_path, beir.name)
-    assert f"sentence-transformers/all-MiniLM-L6-v2 on {beir.name}: {path}\n" in done.stderr
+    assert f"minilm on {beir.name}: {path}\n" in done.stderr
     assert "p-MRR" not in done.stdout and "FollowIR" not in done.stdout
     rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
     assert len(rows) == 1 and rows[0].startswith(f"│ minilm │ {beir.name} │")
@@ -491,12 +491,12 @@ def test_a_full_disk_is_one_line_naming_the_folder_and_keeps_what_was_written(tm
     tail = ": no space left on its device (No space left on device); free some and run again (everything written before is intact)."
     result = run(tmp_path, cache, "sample", extra=["--overwrite"])  # the vectors are cached: writing the result fails
     lines = result.output.splitlines()
-    assert result.exit_code == 1 and f"error: sentence-transformers/all-MiniLM-L6-v2 on sample: {path.parent}{tail}" in lines
+    assert result.exit_code == 1 and f"error: minilm on sample: {path.parent}{tail}" in lines
     assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["sample.json", "sample.run.trec"]
     fresh = tmp_path / "fresh-cache"  # nothing cached: writing the vectors fails first
     result = cli("run", "--model", "minilm", "--tasks", "sample", "--output", str(tmp_path / "out"), "--cache-dir", str(fresh), "--overwrite")
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert re.search(rf"^error: sentence-transformers/all-MiniLM-L6-v2 on sample: {re.escape(str(fresh))}/embeddings/\S+{re.escape(tail)}$",
+    assert re.search(rf"^error: minilm on sample: {re.escape(str(fresh))}/embeddings/\S+{re.escape(tail)}$",
                      result.output, re.MULTILINE), result.output
     assert path.read_bytes() == before
 

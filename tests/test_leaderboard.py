@@ -743,3 +743,38 @@ def test_breakdown_by_constraint_type_averages_seeds(tmp_path):
     rows = re.findall(r"<tr><td class=\"label-col\">[^<]*</td>(.*?)</tr>", section)
     assert sorted(rows) == sorted(['<td class="num">0.5000</td><td class="num">0.2500</td>',
                                    '<td class="num">0.5000</td><td class="num">0.7500</td>'])
+
+
+def _partial_average_results(root: Path) -> None:
+    """bm25 and m3 on both local tasks (means 0.55 and 0.35); minilm and a pipeline on one each (0.9, 0.85)."""
+    for model, task, values in (("bm25", "mine-a", (0.5, 0.7)), ("bm25", "mine-b", (0.4, 0.6)), ("m3", "mine-a", (0.3, 0.4)),
+                                ("m3", "mine-b", (0.3, 0.4)), ("sentence-transformers/all-MiniLM-L6-v2", "mine-a", (0.9, 0.9)),
+                                ("bm25 >> my-finetuned-cross-encoder-minilm", "mine-b", (0.8, 0.9))):
+        write_result(root, hand_result(model, "r0", task, {"nDCG@10": dict(zip(("q1", "q2"), values))}, family="local"))
+
+
+def test_partial_averages_are_never_bold(tmp_path):
+    """A mean over one of two tasks (*) is not ranked against means over both: bm25's full mean is the
+    best, though minilm's one-task mean is higher (issue 21)."""
+    _partial_average_results(tmp_path / "results")
+    build_site(tmp_path / "results", tmp_path / "site")
+    html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    cells = re.findall(r'<td class="num avg([^"]*)" data-v="([0-9.]+)" title="mean of (\d) of 2 tasks', html)
+    assert sorted((round(float(v), 4), n, "best" in cls) for cls, v, n in cells) == [
+        (0.35, "2", False), (0.55, "2", True), (0.85, "1", False), (0.9, "1", False)]
+
+
+def test_model_column_leaves_the_scores_in_view_on_a_phone(chromium, tmp_path):
+    """At a phone's width the model column takes under 30% of the screen (it took 36% at 420 px) and
+    long names wrap inside it, nothing cut."""
+    _partial_average_results(tmp_path / "results")
+    build_site(tmp_path / "results", tmp_path / "site")
+    url = (tmp_path / "site" / "index.html").as_uri()
+    checks = _selftest(chromium, tmp_path, url, 420)  # headless Chromium lays --dump-dom out at no less than 500 px
+    assert checks["clipped"] == [] and checks["modelColumn"] <= 0.3 * checks["viewport"], checks
+    shot = tmp_path / "leaderboard-420.png"
+    _chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=420,1400", "--hide-scrollbars", url)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    keep = Path(__file__).resolve().parent.parent / ".pytest_cache"
+    keep.mkdir(exist_ok=True)
+    shutil.copyfile(shot, keep / "leaderboard-model-column-420.png")

@@ -88,7 +88,7 @@ def test_wrong_reranker_output_is_refused(tmp_path, model, message):
 def test_a_pipeline_stage_is_checked_too(tmp_path, beir):
     """A reranker returning NaN after a first stage: refused, not replaced by the first stage's scores."""
     result = run(tmp_path, "FirstDocs>>model_plugins:NaNReranker", beir)
-    assert_refused(tmp_path, result, "firstdocs >> nanreranker", "'nanreranker'.rerank() returned 720 NaN or infinite "
+    assert_refused(tmp_path, result, "firstdocs>>nanreranker", "'nanreranker'.rerank() returned 720 NaN or infinite "
                    "score(s) for the documents of 24 of 24 queries (e.g. 'd01-01' of 'q01-og'); scores must be finite.", "beir")
 
 

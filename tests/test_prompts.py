@@ -181,7 +181,7 @@ def test_models_command_lists_the_catalogue_within_80_columns():
 
     out = CliRunner().invoke(main, ["models"]).output
     lines = out.splitlines()
-    assert any(line.startswith("e5-mistral-7b-instruct ") and "Instruct" in line for line in lines)
+    assert any(line.startswith("  e5-mistral-7b-instruct ") and "Instruct" in line for line in lines)
     assert {line.split()[0] for line in lines} >= set(catalogue()) | {"minilm", "mpnet", "bm25"}
     assert max(map(len, lines)) <= 80
 

