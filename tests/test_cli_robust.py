@@ -449,7 +449,7 @@ def test_a_model_that_fails_on_one_task_leaves_the_others_running(tmp_path, cach
     assert result.exit_code == 1
     assert "error: first-doc on sample: 'first-doc' cannot rerank candidates, which task 'sample' requires." in lines
     assert lines[-1] == "error: not run: first-doc on sample (see above); every other result is saved."
-    assert len(saved(tmp_path, "beir")) == 1 and any(line.startswith("│ plugin_retriever:Retriever │ beir") for line in lines)
+    assert len(saved(tmp_path, "beir")) == 1 and any(line.startswith("│ first-doc │ beir") for line in lines)  # the plugin's own name (one display name)
 
 
 # --- issue 19: everything checkable is checked before computing; results never overwrite each other ---
