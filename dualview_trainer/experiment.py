@@ -455,7 +455,7 @@ def summary_markdown(summary: dict) -> str:
                      f"{_num(pq.get('p'))} ({pq.get('n', 0)}) |")
     lines += ["", "Claims (held: every test behind it has Holm-corrected p < 0.05 in its direction):", ""]
     for c in summary["claims"]:
-        detail = "; ".join(f"{t['task']} {t['diff']:+.4f}, p Holm {_num(t['p_holm'])}" for t in c["tests"])  # fractions, as stored
+        detail = "; ".join(f"{t['task']} {_scale(t['measure']) * t['diff']:+.4f}, p Holm {_num(t['p_holm'])}" for t in c["tests"])  # as in the tables
         lines.append(f"- budget {c['budget']}, ({c['claim']}) {c['text']}: **{'held' if c['held'] else 'did not hold'}** ({detail})")
     for t, b in summary["breakdowns"].items():
         groups = sorted({g for v in b["by_mix"].values() for g in v})

@@ -335,3 +335,13 @@ def test_summary_table_says_when_a_task_has_fewer_seeds_than_the_row():
             "scifact": {"measure": "nDCG@10", "mean": 0.594, "sd": 0.0, "values": [0.594]}}}]}
     row = summary_markdown(summary).splitlines()[2]
     assert row == "| 256 | dual-view | 3 | 2 ± 1 | 0.594 (1 of 3 seeds) |"
+
+
+def test_summary_claims_show_p_mrr_as_the_tables_do():
+    """A claim's detail prints sample p-MRR x100 like the tables above it (-0.0134 stored is -1.34 shown)."""
+    from dualview_trainer.experiment import summary_markdown
+
+    test = {"budget": 256, "task": "sample", "measure": "p-MRR", "diff": -0.0134, "p_holm": 1.0}
+    summary = {"tasks": [], "roles": {}, "tests": [], "breakdowns": {}, "frozen": None, "rows": [],
+               "claims": [{"budget": 256, "claim": "b", "text": "dual-view beats standard on the eval sets", "held": False, "tests": [test]}]}
+    assert "(sample -1.3400, p Holm 1)" in summary_markdown(summary)
