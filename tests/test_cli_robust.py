@@ -218,6 +218,18 @@ def test_non_utf8_byte_names_file_and_line(tmp_path, cache, name, line, column):
     assert_reported_and_sample_kept(tmp_path, result, bad, message)
 
 
+
+def assert_scores_as_the_sample(tmp_path, cache, edit):
+    """The sample edited by `edit` runs cleanly and scores exactly as the unedited sample."""
+    import json
+
+    edited = broken(tmp_path, edit)
+    result = run(tmp_path, cache, edited, "sample")
+    assert result.exit_code == 0, result.output
+    [changed], [plain] = saved(tmp_path, "bad"), saved(tmp_path)
+    assert json.loads(changed.read_text())["metrics"] == json.loads(plain.read_text())["metrics"]
+
+
 def test_byte_order_marks_are_tolerated_everywhere(tmp_path, cache):
     """A BOM before JSONL, before the qrels header and before a headerless qrels id changes nothing."""
     def edit(folder):
@@ -225,13 +237,7 @@ def test_byte_order_marks_are_tolerated_everywhere(tmp_path, cache):
         for f in [*folder.glob("*.jsonl"), folder / "qrels" / "test.tsv"]:
             f.write_bytes(b"\xef\xbb\xbf" + f.read_bytes())
 
-    bom = broken(tmp_path, edit)
-    result = run(tmp_path, cache, bom, "sample")
-    assert result.exit_code == 0, result.output
-    import json
-
-    [with_bom], [plain] = saved(tmp_path, "bad"), saved(tmp_path)
-    assert json.loads(with_bom.read_text())["metrics"] == json.loads(plain.read_text())["metrics"]
+    assert_scores_as_the_sample(tmp_path, cache, edit)
 
 
 def test_unterminated_json_string_wording(tmp_path, cache):
@@ -582,13 +588,7 @@ def test_qrels_with_a_header_and_a_fourth_column_are_read_by_their_header(tmp_pa
     def edit(folder):
         rewrite(folder / "qrels" / "test.tsv", lambda lines: [lines[0] + "\tnote"] + [f"{x}\tjudged by B. Smith" for x in lines[1:]])
 
-    noted = broken(tmp_path, edit)
-    result = run(tmp_path, cache, noted, "sample")
-    assert result.exit_code == 0, result.output
-    import json
-
-    [with_note], [plain] = saved(tmp_path, "bad"), saved(tmp_path)
-    assert json.loads(with_note.read_text())["metrics"] == json.loads(plain.read_text())["metrics"]
+    assert_scores_as_the_sample(tmp_path, cache, edit)
 
 
 def test_a_followir_pair_without_changed_documents_is_left_out_of_p_mrr_with_a_warning(tmp_path, cache):
