@@ -416,7 +416,8 @@ def claims(tests: list[dict]) -> list[dict]:
                 continue
             held = all(t.get("p_holm", 1.0) < 0.05 and (t["diff"] > t["margin"]) for t in rows)
             out.append({"budget": budget, "claim": key, "text": text, "held": held,
-                        "tests": [{"task": t["task"], "diff": t["diff"], "p": t["p"], "p_holm": t.get("p_holm")} for t in rows]})
+                        "tests": [{"task": t["task"], "measure": t["measure"], "diff": t["diff"], "p": t["p"], "p_holm": t.get("p_holm")}
+                                  for t in rows]})
     return out
 
 

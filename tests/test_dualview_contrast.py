@@ -338,10 +338,11 @@ def test_summary_table_says_when_a_task_has_fewer_seeds_than_the_row():
 
 
 def test_summary_claims_show_p_mrr_as_the_tables_do():
-    """A claim's detail prints sample p-MRR x100 like the tables above it (-0.0134 stored is -1.34 shown)."""
-    from dualview_trainer.experiment import summary_markdown
+    """A claim's detail prints sample p-MRR x100 like the tables above it (-0.0134 stored is -1.34 shown);
+    the claim is built by claims() from test rows shaped as summarize() writes them."""
+    from dualview_trainer.experiment import claims, summary_markdown
 
-    test = {"budget": 256, "task": "sample", "measure": "p-MRR", "diff": -0.0134, "p_holm": 1.0}
-    summary = {"tasks": [], "roles": {}, "tests": [], "breakdowns": {}, "frozen": None, "rows": [],
-               "claims": [{"budget": 256, "claim": "b", "text": "dual-view beats standard on the eval sets", "held": False, "tests": [test]}]}
+    test = {"budget": 256, "a": "dual-view", "b": "standard", "task": "sample", "role": "eval", "kind": "superiority",
+            "measure": "p-MRR", "margin": 0.0, "n_seeds": 3, "diff": -0.0134, "low": -0.03, "high": 0.01, "p": 0.4, "p_holm": 1.0}
+    summary = {"tasks": [], "roles": {}, "tests": [test], "breakdowns": {}, "frozen": None, "rows": [], "claims": claims([test])}
     assert "(sample -1.3400, p Holm 1)" in summary_markdown(summary)
