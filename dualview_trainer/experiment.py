@@ -40,7 +40,7 @@ from harness.metrics.significance import compare, holm, seed_mean, seed_test
 from dualview_trainer.config import Config, load_config
 from dualview_trainer.pairing import ALL_MIXES, CONTRAST, MIXES, SHUFFLED, records_needed
 from dualview_trainer.pipeline import CARD, JobOptions, Pool, synthesize_pool, train_from_pool
-from dualview_trainer.split import DEV, TEST
+from dualview_trainer.split import DEV, TEST, check_disjoint
 
 PROBE_DEV, PROBE_TEST = "probe-dev", "probe-test"
 ROLES = ("dev", "probe", "general", "in-domain", "eval")
@@ -234,6 +234,7 @@ def run_experiment(opts: ExperimentOptions, *, log=print, llm=None) -> dict:
     if CONTRAST in opts.mixes:
         contrast = synthesize_pool(contrast_cfg, replace(pool_job, out=out / "pool-contrast"), need, log=log, probe_size=0)
         pools[CONTRAST] = replace(contrast, split=pool.split)  # the same held-out pairs: trained only on the split's training ids
+        check_disjoint(pools[CONTRAST].train_records(), pool.probe(DEV) + pool.probe(TEST))  # its own names too
     frozen = freeze(out, cfg, opts.command) if opts.stage == "final" else None
     tasks = prepare_tasks(opts, pool, log)
     atomic_write_json(out / "tasks.json", {name: {"spec": spec, "role": role} for name, (spec, role) in tasks.items()})
