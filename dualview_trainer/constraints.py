@@ -16,7 +16,6 @@ never depends on text beyond the training length.
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 import re
 from collections import Counter

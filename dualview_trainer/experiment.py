@@ -35,10 +35,11 @@ from pathlib import Path
 
 from harness.errors import IfirError
 from harness.fileio import atomic_write_json, atomic_write_text, read_json, write_jsonl
+from harness.metrics.family import PROBE
 from harness.metrics.significance import compare, holm, seed_mean, seed_test
 
 from dualview_trainer.config import Config, load_config
-from dualview_trainer.pairing import ALL_MIXES, CONTRAST, MIXES, SHUFFLED, records_needed
+from dualview_trainer.pairing import ALL_MIXES, CONTRAST, SHUFFLED, records_needed
 from dualview_trainer.pipeline import CARD, JobOptions, Pool, synthesize_pool, train_from_pool
 from dualview_trainer.split import DEV, TEST, check_disjoint
 
@@ -145,7 +146,7 @@ def write_probe_task(folder: Path, records: list[dict], name: str) -> None:
     write_jsonl(folder / "groups.jsonl", groups)
     atomic_write_text(folder / "qrels" / "test.tsv", "\n".join(qrels) + "\n")
     atomic_write_json(folder / "ifir_task.json", {"name": name, "source": "dualview_trainer.experiment", "revision": "pool",
-                                                  "family": "local", "scorer": "probe", "main": "direction-accuracy",
+                                                  "family": "local", "scorer": PROBE.name, "main": PROBE.main,
                                                   "measures": ["R@1"]})
 
 

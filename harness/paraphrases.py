@@ -70,26 +70,6 @@ def with_paraphrase(task: Task, paraphrase: str) -> Task:
     return replace(task, queries=queries)
 
 
-class MemoryCache:
-    """An in-memory stand-in for the embedding cache, so that --no-cache still encodes each text once."""
-
-    def __init__(self):
-        self.vectors: dict = {}
-
-    def get_many(self, keys):
-        return {k: self.vectors[k] for k in keys if k in self.vectors}
-
-    def put_many(self, keys, emb):
-        self.vectors.update(zip(keys, emb))
-
-
-def keep_texts_in_memory(searcher):
-    """Give a cache-less dense searcher an in-memory cache for the run and its paraphrases."""
-    if hasattr(searcher, "embed") and getattr(searcher, "cache", "none") is None:
-        searcher.cache = MemoryCache()
-    return searcher
-
-
 def summarize(values: list[float]) -> dict:
     """mean, sample standard deviation (n - 1; 0 for one value) and minimum."""
     return {
@@ -97,27 +77,6 @@ def summarize(values: list[float]) -> dict:
         "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
         "min": min(values),
     }
-
-
-def paraphrase_block(searcher, task: Task, spec: str, *, top_k: int) -> dict:
-    """The result's `paraphrases` record: the task's main score under each paraphrase, and its spread."""
-    from harness.runner import produce_run, score
-
-    source, texts = load_paraphrases(spec)
-    measure = task.main_measure
-    values = []
-    for text in texts:
-        variant = with_paraphrase(task, text)
-        metrics, _ = score(variant, produce_run(searcher, variant, top_k=top_k))
-        values.append({"paraphrase": text, "value": metrics[measure]})
-    return {"source": source, "n": len(values), "measure": measure, "values": values,
-            **summarize([v["value"] for v in values])}
-
-
-def same_paraphrases(result: dict, spec: str) -> bool:
-    """Whether a stored result was scored under exactly the paraphrases `spec` names now."""
-    block = result.get("paraphrases") or {}
-    return [v.get("paraphrase") for v in block.get("values", [])] == load_paraphrases(spec)[1]
 
 
 def paraphrase_summary(result: dict) -> str | None:

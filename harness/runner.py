@@ -20,7 +20,7 @@ from harness.exclusions import exclusion_depth, without_excluded
 from harness.metrics import evaluate_measures, group_means, main_per_query, p_mrr
 from harness.metrics.family import family_scores
 from harness.models.protocols import Encoder, ModelMeta, identity_hash
-from harness.paraphrases import keep_texts_in_memory, load_paraphrases, paraphrase_block
+from harness.paraphrases import load_paraphrases, summarize, with_paraphrase
 from harness.pipeline import Pipeline
 from harness.ranking import TIE_RULE
 from harness.results import SCHEMA_VERSION, load_result, provenance, result_path, save_result
@@ -343,9 +343,20 @@ def phases(searcher, work: list[dict], t_run: float, t_score: float, task: Task,
     return {k: round(v, 3) for k, v in seconds.items()}, throughput
 
 
+def paraphrase_block(searcher, task: Task, spec: str, *, top_k: int) -> dict:
+    """The result's `paraphrases` record: the task's main score under each paraphrase, and its spread."""
+    source, texts = load_paraphrases(spec)
+    measure = task.main_measure
+    values = []
+    for text in texts:
+        variant = with_paraphrase(task, text)
+        metrics, _ = score(variant, produce_run(searcher, variant, top_k=top_k))
+        values.append({"paraphrase": text, "value": metrics[measure]})
+    return {"source": source, "n": len(values), "measure": measure, "values": values,
+            **summarize([v["value"] for v in values])}
+
+
 def _evaluate(searcher, task: Task, options: RunOptions, identity: dict, variant: dict, load_seconds: float | None) -> tuple[dict, Run]:
-    if options.paraphrases:
-        searcher = keep_texts_in_memory(searcher)
     stages = _stages(searcher)
     before = [_numbers(getattr(s, "timings", {})) for s in stages]
     t0 = time.perf_counter()

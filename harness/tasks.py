@@ -11,6 +11,7 @@ from pathlib import Path
 from harness.data.hub import LAYOUTS, _configs
 from harness.data.local import EXPORT_META, load_local
 from harness.errors import IfirError
+from harness.families import FAMILIES, INSTRUCTION_FOLLOWING, family
 from harness.fileio import read_json
 from harness.hub import revision_of_snapshot, snapshot
 from harness.types import Task
@@ -23,9 +24,12 @@ GENERAL = ["nDCG@10", "R@100"]
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A registered task: hub repo and pinned revision, the layout reading it, how it is scored.
+    """A registered task: hub repo and pinned revision, the layout reading it, its family
+    (`harness.families`: the scorer and main score come from there).
 
     `options` go to the layout reader (mFollowIR's language `subset`, BRIGHT's `domain` / `long`);
+    `main` overrides the family's main score for this task (BRIGHT's -long tasks); `family_scorer`
+    False leaves the family's extra measures out (IFIR sets whose query ids name no level);
     `size` is (documents, queries) as mteb's descriptive statistics give them; `pin_note` says
     where a pin is not a full commit taken from mteb's current task files.
     """
@@ -38,12 +42,26 @@ class TaskSpec:
     measures: list[str] | None = None
     family: str = "beir"
     options: dict = field(default_factory=dict)
-    scorer: str | None = None
     main: str | None = None
+    family_scorer: bool = True
     ignore_identical_ids: bool = False
     size: tuple[int, int] | None = None
     pin_note: str = ""
     meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        family(self.family, f"task '{self.name}'")  # declared families only
+
+    @property
+    def scorer(self) -> str | None:
+        """The name of the family's scorer, when this task uses it."""
+        return FAMILIES[self.family].scorer_name if self.family_scorer else None
+
+    @property
+    def main_score(self) -> str | None:
+        """The main score when it is not the task kind's default (its own, else the family scorer's)."""
+        scorer = FAMILIES[self.family].scorer if self.family_scorer else None
+        return self.main or (scorer.main if scorer else None)
 
     def load(self, folder: str | Path | None = None, *, split: str | None = None, measures: list[str] | None = None) -> Task:
         """Load from `folder` (a local copy in the repo's format) or from the pinned hub snapshot."""
@@ -56,7 +74,7 @@ class TaskSpec:
             str(folder), name=self.name, split=split or self.split, measures=measures or self.measures, **self.options
         )
         task.source, task.revision = self.path, revision
-        task.family, task.scorer, task.main = self.family, self.scorer, self.main
+        task.family, task.scorer, task.main = self.family, self.scorer, self.main_score
         task.meta.update(self.meta)
         if self.ignore_identical_ids:
             task.excluded = with_identical_ids(task)
@@ -137,7 +155,7 @@ def _ifir() -> list[TaskSpec]:
         ("scifact-open", "if-ir/scifact_open", "1690191", (500000, 152), True),
     ]
     return [
-        TaskSpec(f"ifir-{name}", repo, rev, measures=["nDCG@20"], family="ifir", scorer="ifir" if levels else None,
+        TaskSpec(f"ifir-{name}", repo, rev, measures=["nDCG@20"], family="ifir", family_scorer=levels,
                  ignore_identical_ids=name == "fiqa", size=size, pin_note=IFIR_SHORT)
         for name, repo, rev, size, levels in sets
     ]
@@ -177,12 +195,12 @@ REGISTRY: dict[str, TaskSpec] = {
                  layout="followir-v1", measures=FOLLOWIR, family="followir", pin_note=MTEB_V1),
         *_mfollowir(),
         TaskSpec("instructir", "mteb/InstructIR-mteb", "42c3afabe480643b755a7099dbf0f9ebeedaf6ca",
-                 measures=["nDCG@10"], family="instructir", scorer="instructir", main="Robustness@10",
+                 measures=["nDCG@10"], family="instructir",
                  size=(16072, 9906)),
         *_ifir(),
         *_bright(),
         TaskSpec("nevir", "orionweller/NevIR-mteb", "eab99575c01c6a8e39f8d2adc6e3c3adcfe84413",
-                 measures=["R@1", "nDCG@10"], family="nevir", scorer="nevir", main="paired-accuracy",
+                 measures=["R@1", "nDCG@10"], family="nevir",
                  size=(5112, 2766)),
         TaskSpec("scifact", "mteb/scifact", "d56462d0e63a25450459c4f213e49ffdb866f7f9", size=(5183, 300)),
         TaskSpec("nfcorpus", "mteb/nfcorpus", "ec0fa4fe99da2ff19ca1214b7966684033a58814", size=(3633, 323)),
@@ -200,22 +218,11 @@ def _family(name: str) -> list[str]:
     return [n for n, s in REGISTRY.items() if s.family == name and not n.endswith("-v1")]
 
 
-INSTRUCTION_FOLLOWING = ["followir", "mfollowir", "instructir", "ifir", "bright", "nevir"]
 GROUPS = {
     **{family: _family(family) for family in INSTRUCTION_FOLLOWING},
     "instruction-following": [n for family in INSTRUCTION_FOLLOWING for n in _family(family)],
     "beir": ["scifact", "nfcorpus", "fiqa", "arguana", "scidocs"],
     "nanobeir": [n for n in REGISTRY if n.startswith("nano-")],
-}
-
-FAMILY_SCORES = {  # family -> (main score, other figures, reference for the definition)
-    "followir": ("p-MRR", "MAP@1000, nDCG@5 (og / changed)", "Weller et al. 2024; mteb retrieval_metrics.py"),
-    "mfollowir": ("p-MRR", "nDCG@20 (og / changed)", "Weller et al. 2025 (mFollowIR); mteb m_follow_ir.py"),
-    "instructir": ("Robustness@10", "nDCG@10", "Oh et al. 2024; kaistAI/InstructIR eval/robust_eval.py"),
-    "ifir": ("nDCG@20", "nDCG@20 per instruction level", "Song et al. 2025; mteb IFIR task files"),
-    "bright": ("nDCG@10 (-long: R@1)", "nDCG@10, R@100; excluded ids honoured", "Su et al. 2024; mteb bright_v1_1_retrieval.py"),
-    "nevir": ("paired-accuracy", "R@1, nDCG@10", "Weller et al. 2023; mteb paired_accuracy"),
-    "beir": ("nDCG@10", "R@100", "Thakur et al. 2021; mteb"),
 }
 
 SAMPLE = "sample"
@@ -333,10 +340,11 @@ def task_listing(width: int = 80) -> list[str]:
     wrap = functools.partial(textwrap.wrap, width=width, break_on_hyphens=False)
     lines = ["sample: embedded FollowIR-format sample (12 topics, 304 documents); p-MRR", ""]
     families = list(dict.fromkeys(s.family for s in REGISTRY.values()))
-    for family in families:
-        main, others, reference = FAMILY_SCORES[family]
-        lines += wrap(f"{family}: main score {main}; also {others}. {reference}", subsequent_indent="  ")
-        for spec in (s for s in REGISTRY.values() if s.family == family):
+    for family_id in families:
+        f = FAMILIES[family_id]
+        main = f"{f.main} ({f.main_note})" if f.main_note else f.main
+        lines += wrap(f"{f.id}: main score {main}; also {f.also}. {f.reference}", subsequent_indent="  ")
+        for spec in (s for s in REGISTRY.values() if s.family == family_id):
             size = f"{spec.size[0]:>9,} docs {spec.size[1]:>6,} queries" if spec.size else ""
             split = "" if spec.split == "test" else f"  split {spec.split}"
             lines.append(f"  {spec.name:<30} {size}{split}".rstrip())

@@ -13,9 +13,6 @@ Run = dict[str, dict[str, float]]
 
 TaskKind = Literal["retrieval", "instruction-reranking"]
 
-FAMILIES = ("followir", "mfollowir", "instructir", "ifir", "bright", "nevir", "beir", "local")
-"""Benchmark families a task belongs to (the leaderboard groups columns by them)."""
-
 OG, CHANGED = "-og", "-changed"
 
 
@@ -43,8 +40,9 @@ class Task:
     `candidates` holds each query's documents to rank, and `changed_docs` maps a base query id
     to the documents whose judgement changed between the two instructions. `excluded` maps a
     query id to documents that must never be returned for it (BRIGHT's `excluded_ids`, a query's
-    own id where the reference ignores identical ids). `scorer` names a family's extra measures
-    (`harness.metrics.family`), and `main` the measure that ranks models when it is not the default.
+    own id where the reference ignores identical ids). `family` is a `harness.families` id; `scorer`
+    names the extra measures (`harness.metrics.family.SCORERS`), and `main` the measure that ranks
+    models when it is not the default.
     `groups` labels per-query keys for a breakdown of the main measure.
     """
 

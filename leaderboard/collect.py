@@ -16,17 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import IfirError
+from harness.families import FAMILIES
 from harness.results import load_result, run_path
 from leaderboard.public import scrub_record
 
 FOLLOWIR = "instruction-reranking"
 PMRR = "p-MRR"
 MIX_ORDER = ("standard", "diversity", "dual-view")
-FAMILIES = {  # task.family -> shown name, in display order
-    "followir": "FollowIR", "mfollowir": "mFollowIR", "instructir": "InstructIR", "ifir": "IFIR",
-    "bright": "BRIGHT", "nevir": "NevIR", "beir": "BEIR", "local": "local",
-}
-GENERAL_FAMILIES = ("beir", "local")  # general retrieval: the x axis of the scatter, the "general" mean
 # Parts of a result's identity that describe the task, not the model: left out of a row's setup
 # (a key part equal to one of TASK_SIDE, or containing one of TASK_SIDE_WORDS).
 TASK_SIDE = frozenset({"data", "measures", "queries", "corpus", "qrels", "dataset"})
@@ -438,6 +434,11 @@ def task_info(record: dict, entries: list[Entry]) -> TaskInfo:
                 c = Column(name, kind, key)
                 per_query.setdefault(c.key, c)
     return TaskInfo(name, record, task_family(record), columns, list(per_query.values()))
+
+
+def family_name(family_id: str) -> str:
+    """The shown name of a family (`harness.families`); a family this version does not know keeps its id."""
+    return FAMILIES[family_id].name if family_id in FAMILIES else family_id
 
 
 def task_order(info: TaskInfo) -> tuple:

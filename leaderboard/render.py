@@ -20,10 +20,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from harness.errors import IfirError
+from harness.families import GENERAL
 from harness.metrics import significance as stats
 from leaderboard import plots
-from leaderboard.collect import (SITE_MARKER, FAMILIES, GENERAL_FAMILIES, INSTANCE_KEYS, PMRR, Collection, Column, Entry, Row, _anonymous, collect,
-                                 is_number, mix_rank)
+from leaderboard.collect import (SITE_MARKER, INSTANCE_KEYS, PMRR, Collection, Column, Entry, Row, _anonymous, collect,
+                                 family_name, is_number, mix_rank)
 
 STATIC_FILES = ("style.css", "app.js")
 
@@ -88,7 +89,7 @@ class Page:
         self.rows = col.rows
         self.tasks = col.tasks
         self.pmrr_tasks = [t for t, info in self.tasks.items() if info.pmrr]
-        self.general_tasks = [t for t, info in self.tasks.items() if info.family in GENERAL_FAMILIES and not info.pmrr]
+        self.general_tasks = [t for t, info in self.tasks.items() if info.family in GENERAL and not info.pmrr]
         self.main_columns = [info.main for info in self.tasks.values()]
         self.averages = self._averages()
         self._pq = {}
@@ -122,7 +123,7 @@ class Page:
         listed only when it averages two or more tasks and differs from one already listed."""
         candidates = []
         for family in dict.fromkeys(info.family for info in self.tasks.values()):
-            name = FAMILIES.get(family, family)
+            name = family_name(family)
             by_measure = {}
             for t, info in self.tasks.items():
                 if info.family == family:
@@ -268,7 +269,7 @@ class Page:
             infos = [info for info in self.tasks.values() if info.family == family]
             avg = [a for a in self.averages if a.key.startswith(f"family:{family}:")]
             span = sum(len(i.columns) for i in infos) + len(avg)
-            families.append({"name": FAMILIES.get(family, family), "family": family, "span": span,
+            families.append({"name": family_name(family), "family": family, "span": span,
                              "tasks": [{"task": i.name, "record": i.record, "span": len(i.columns), "pmrr": i.pmrr} for i in infos],
                              "averages": avg})
             for info in infos:

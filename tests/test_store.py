@@ -11,7 +11,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from harness.cache import EmbeddingCache
 from harness.models.protocols import ModelMeta

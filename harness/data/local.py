@@ -7,8 +7,9 @@ from pathlib import Path
 
 from harness.errors import IfirError, where
 from harness.fileio import read_json, read_jsonl, read_lines, require
-from harness.metrics.family import FAMILY_SCORERS, SCORER_MAIN, SCORERS
-from harness.types import CHANGED, FAMILIES, OG, Document, Qrels, Query, Task, base_query_id
+from harness.families import family
+from harness.metrics.family import scorer_named
+from harness.types import CHANGED, OG, Document, Qrels, Query, Task, base_query_id
 
 EXPORT_META = "ifir_task.json"
 FOLLOWIR_FILES = ("top_ranked.jsonl", "qrel_diff.jsonl")
@@ -281,7 +282,7 @@ def expand_candidates(candidates: dict[str, list[str]], queries: dict[str, Query
 def _exported_meta(root: Path) -> dict:
     """`ifir_task.json` (written by `ifir-bench data export`, or by hand), if any: `source` and
     `revision` (required), `name`, `split`, `measures`, `family`, and the family's `scorer` and
-    `main` score, which default to the family's (`harness.metrics.family.FAMILY_SCORERS`)."""
+    `main` score, which default to the family's (`harness.families`)."""
     path = root / EXPORT_META
     if not path.is_file():
         return {}
@@ -294,12 +295,10 @@ def _exported_meta(root: Path) -> dict:
             raise IfirError(f"{path}: missing field '{key}' (written by `ifir-bench data export`); re-export the task or delete this file.")
         if key in meta and not isinstance(meta[key], kind):
             raise IfirError(f"{path}: field '{key}' should be {getattr(kind, '__name__', 'str or null')}, got {type(meta[key]).__name__}.")
-    if meta.get("family", "local") not in FAMILIES:
-        raise IfirError(f"{path}: unknown family '{meta['family']}' (one of {', '.join(FAMILIES)}).")
-    meta.setdefault("scorer", FAMILY_SCORERS.get(meta.get("family", "local")))  # an export writes both, null or not
-    if meta["scorer"] is not None and meta["scorer"] not in SCORERS:
-        raise IfirError(f"{path}: unknown scorer '{meta['scorer']}' (one of {', '.join(SCORERS)}).")
-    meta.setdefault("main", SCORER_MAIN.get(meta["scorer"]))
+    fam = family(meta.get("family", "local"), str(path))
+    meta.setdefault("scorer", fam.scorer_name)  # an export writes both, null or not
+    scorer = scorer_named(meta["scorer"], str(path)) if meta["scorer"] is not None else None
+    meta.setdefault("main", scorer.main if scorer else None)
     return meta
 
 
@@ -382,7 +381,7 @@ def load_local(path: str | Path, *, split: str = "test", name: str | None = None
         main=exported.get("main"),
         groups=groups,
     )
-    if task.main and task.main not in (*task.measures, "p-MRR", SCORER_MAIN.get(task.scorer)):
+    if task.main and task.main not in (*task.measures, "p-MRR", task.scorer and scorer_named(task.scorer, str(root)).main):
         raise IfirError(f"{root / EXPORT_META}: main score '{task.main}' is neither one of the measures "
                         f"({', '.join(task.measures)}) nor the score of the family's scorer.")
     check_references(task, root, strict=not exported)  # an export keeps the hub data's own judgements

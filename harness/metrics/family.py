@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from harness.errors import IfirError
 from harness.metrics.standard import evaluate_measures
@@ -126,22 +127,33 @@ def _ifir(task, run, per_query):
     return {f"{IFIR_MEASURE}/level-{level}": value for level, value in means.items()}, {}
 
 
-SCORERS: dict[str, Callable[[Task, Run, dict], tuple[dict, dict]]] = {
-    "instructir": _instructir,
-    "nevir": _nevir,
-    "ifir": _ifir,
-    "probe": _probe,
-}
-SCORER_MAIN = {"instructir": ROBUSTNESS, "nevir": PAIRED_ACCURACY, "probe": DIRECTION}
-"""The score a scorer adds that ranks models (its family's main score); IFIR's levels rank nothing."""
-FAMILY_SCORERS = {"instructir": "instructir", "nevir": "nevir", "ifir": "ifir"}
-"""The scorer of a family's tasks: what a local task folder of that family gets unless it names another."""
+@dataclass(frozen=True)
+class Scorer:
+    """A family's extra measures: `score(task, run, per_query)` -> (metrics, per-query values), and
+    `main`, the score it adds that ranks models (None: it adds figures but ranks nothing)."""
+
+    name: str
+    main: str | None
+    score: Callable[[Task, Run, dict], tuple[dict, dict]]
+
+
+INSTRUCTIR = Scorer("instructir", ROBUSTNESS, _instructir)
+NEVIR = Scorer("nevir", PAIRED_ACCURACY, _nevir)
+IFIR = Scorer("ifir", None, _ifir)  # the levels rank nothing
+PROBE = Scorer("probe", DIRECTION, _probe)
+SCORERS: dict[str, Scorer] = {s.name: s for s in (INSTRUCTIR, NEVIR, IFIR, PROBE)}
+"""Every scorer by the name a task (and its result's identity, and an `ifir_task.json`) records."""
+
+
+def scorer_named(name: str, where: str) -> Scorer:
+    """The scorer called `name`; an error naming `where` (a task or file) when there is none."""
+    if name not in SCORERS:
+        raise IfirError(f"{where}: unknown scorer '{name}' (known: {', '.join(SCORERS)}).")
+    return SCORERS[name]
 
 
 def family_scores(task: Task, run: Run, per_query: dict) -> tuple[dict, dict]:
-    """(extra metrics, extra per-query values) of the task's family scorer; empty when it has none."""
+    """(extra metrics, extra per-query values) of the task's scorer; empty when it has none."""
     if not task.scorer:
         return {}, {}
-    if task.scorer not in SCORERS:
-        raise IfirError(f"Task '{task.name}' names an unknown scorer '{task.scorer}' (known: {', '.join(SCORERS)}).")
-    return SCORERS[task.scorer](task, run, per_query)
+    return scorer_named(task.scorer, f"Task '{task.name}'").score(task, run, per_query)
