@@ -19,9 +19,16 @@ from harness.errors import IfirError
 from harness.progress import progress
 
 
+READ_LENGTH = 512
+"""Tokens of (query with instruction, document) the saved model reads when it reranks: MiniLM's
+limit. Training reads fewer (`max_length`, for speed); the saved model must not, or a long
+instruction is cut before the words that differ between two instructions and both score alike."""
+
+
 def train_cross_encoder(source: Path, out: Path, *, steps: int = 50, batch: int = 8, max_length: int = 64,
                         show_progress: bool = False) -> Path:
-    """Train and save the cross-encoder in `out`; the same arguments give the same weights (seed 0)."""
+    """Train and save the cross-encoder in `out`; the same arguments give the same weights (seed 0).
+    Training reads `max_length` tokens of each pair; the saved model reads `READ_LENGTH`."""
     import torch
     from sentence_transformers import CrossEncoder
 
@@ -35,7 +42,7 @@ def train_cross_encoder(source: Path, out: Path, *, steps: int = 50, batch: int 
     positives = [(queries[q].text, corpus[d]) for q, docs in qrels.items() for d, rel in docs.items() if rel > 0 and d in corpus]
     rng, doc_ids = random.Random(0), sorted(corpus)
     torch.manual_seed(0)
-    model = CrossEncoder(bundled_minilm_path(), num_labels=1, max_length=max_length)
+    model = CrossEncoder(bundled_minilm_path(), num_labels=1, max_length=READ_LENGTH)
     optimizer = torch.optim.AdamW(model.model.parameters(), lr=5e-5)
     model.model.train()
     with progress(show_progress) as bar:
@@ -62,7 +69,8 @@ def train_cross_encoder(source: Path, out: Path, *, steps: int = 50, batch: int 
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the cross-encoder.")
 @click.option("--steps", type=click.IntRange(1), default=50, show_default=True, help="Training steps.")
 @click.option("--batch-size", type=click.IntRange(2), default=8, show_default=True, help="Pairs per step, half relevant, half random.")
-@click.option("--max-length", type=click.IntRange(8), default=64, show_default=True, help="Tokens of (query, document) read.")
+@click.option("--max-length", type=click.IntRange(8), default=64, show_default=True,
+              help=f"Tokens of (query, document) read in training (the saved model reads {READ_LENGTH}).")
 def main(source, out, steps, batch_size, max_length):
     """Train a MiniLM cross-encoder offline on SOURCE's train split and save it in OUT."""
     import logging

@@ -71,6 +71,21 @@ def test_reranks_followir_candidates_alone(reranker, sample):
     assert -1 <= result["metrics"]["p-MRR"] <= 1 and 0 <= result["metrics"]["og"]["nDCG@5"] <= 1
 
 
+def test_the_recipes_reranker_reads_the_whole_instruction(reranker, sample):
+    """The sample's changed instruction of q01 is the og's 48 words plus a sentence; a reranker that read
+    only the first 64 tokens of (query with instruction, document) scored both alike for every
+    candidate (p-MRR exactly 0 on the sample). The recipe's saved model reads 512: the scores differ."""
+    from baselines.cross_encoder_training import READ_LENGTH
+
+    og, changed = sample.queries["q01-og"], sample.queries["q01-changed"]
+    same = len([a for a, b in zip(og.instruction.split(), changed.instruction.split()) if a == b])
+    assert og.instruction != changed.instruction and same > 30  # the difference is far into the text
+    assert reranker.model.max_length == READ_LENGTH == 512
+    docs = sample.candidates["q01-og"][:4]
+    run = reranker.rerank(sample.corpus, {"og": og, "changed": changed}, {"og": docs, "changed": docs})
+    assert any(abs(run["og"][d] - run["changed"][d]) > 1e-4 for d in docs)
+
+
 def test_clear_errors(tmp_path, sample, reranker):
     t0 = time.perf_counter()
     with pytest.raises(IfirError, match="not in the local cache and the hub is offline"):
