@@ -11,6 +11,7 @@ from harness.cli import main, results_table
 from harness.data.export import export_task
 from harness.data.local import load_local
 from harness.errors import IfirError
+from harness.families import FAMILIES, INSTRUCTION_FOLLOWING
 from harness.models.protocols import ModelMeta
 from harness.runner import produce_run, score, task_record
 from harness.tasks import GROUPS, REGISTRY, load_task, sample_dir, task_listing
@@ -204,15 +205,14 @@ def test_bright_layout_and_excluded_ids(tmp_path, scifact):
 
 
 def test_groups_and_every_pin_is_a_full_commit_or_flagged():
-    assert GROUPS["instruction-following"] == [n for g in ("followir", "mfollowir", "instructir", "ifir", "bright", "nevir")
-                                               for n in GROUPS[g]]
+    assert GROUPS["instruction-following"] == [n for g in INSTRUCTION_FOLLOWING for n in GROUPS[g]]
     assert len(GROUPS["bright"]) == 20 and len(GROUPS["ifir"]) == 7 and len(GROUPS["mfollowir"]) == 6
     assert REGISTRY["robust04"].path == "mteb/Robust04InstructionRetrieval"
     assert REGISTRY["robust04"].revision == "0495a5cb69aa8fa5bca81bd56ac248911c19eeb6"
     for spec in REGISTRY.values():
         full = spec.revision and len(spec.revision) == 40 and all(c in "0123456789abcdef" for c in spec.revision)
         assert full or spec.pin_note, spec.name
-        assert spec.family in ("followir", "mfollowir", "instructir", "ifir", "bright", "nevir", "beir")
+        assert spec.family in FAMILIES and spec.family != "local"
     assert load_task("sample").family == "local"
 
 
