@@ -429,6 +429,49 @@ def show_results(directory, models, tasks):
     out.print(results_table(results))
 
 
+@main.command()
+@click.option("--all", "everything", is_flag=True, help="Every condition whose data and model are here (default: the cheap ones, seconds each).")
+@click.option("--only", default=None, help="Comma-separated condition ids (see harness/reproductions.toml).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=Path("../shared/data"), show_default=True,
+              help="Folder holding local copies of the tasks (a condition's `local` folder is read from here when present).")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Result files, as for run (reused when their identity matches).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding and index cache, as for run.")
+@click.option("--overwrite", is_flag=True, help="Recompute results that already exist.")
+@click.option("--page", type=click.Path(path_type=Path), default=None, help="Also write the generated Markdown page here (e.g. REPRODUCTIONS.md).")
+@click.option("--conditions", "conditions_file", type=click.Path(path_type=Path), default=None,
+              help="A conditions file of your own in the same format (default: the packaged harness/reproductions.toml).")
+def reproduce(everything, only, data_dir, output, cache_dir, overwrite, page, conditions_file):
+    """Run the reproductions of harness/reproductions.toml and report each figure as ok or off by how much."""
+    from rich.table import Table
+
+    from harness.fileio import atomic_write_text
+    from harness.reproduce import CONDITIONS_FILE, _shown, load_conditions, page as render_page, run_condition, selected
+
+    conditions = load_conditions(conditions_file or CONDITIONS_FILE)
+    chosen = selected(conditions, everything=everything, only=[i.strip() for i in (only or "").split(",") if i.strip()])
+    outcomes = {}
+    for c in chosen:
+        say(f"{c.id}: {c.model} on {c.task or c.local} ...")
+        outcomes[c.id] = run_condition(c, data=data_dir, output=output, cache_dir=cache_dir, overwrite=overwrite)
+    table = Table(title="ifir-bench reproduce (p-MRR x100)")
+    for col in ("condition", "measure", "expected", "ours", "status"):
+        table.add_column(col, justify="right" if col in ("expected", "ours") else "left")
+    for o in outcomes.values():
+        for k in o.checks:
+            status = {"ok": "ok", "off": f"off by {_shown(k.measure, k.diff) if k.measure.endswith('p-MRR') else f'{k.diff:+.4f}'}",
+                      "not run": f"not run: {o.note or k.note}"}[k.status]
+            table.add_row(o.condition.id, k.measure, _shown(k.measure, k.expected), _shown(k.measure, k.got), status)
+    out.print(table)
+    checks = [k for o in outcomes.values() for k in o.checks]
+    counts = {s: sum(k.status == s for k in checks) for s in ("ok", "off", "not run")}
+    say(f"{counts['ok']} ok, {counts['off']} off, {counts['not run']} not run ({len(outcomes)} conditions)")
+    if page:
+        atomic_write_text(page, render_page(conditions, outcomes))
+        say(f"wrote {page}")
+    if counts["off"]:
+        sys.exit(1)
+
+
 @main.group()
 def data():
     """Datasets: export any task to a local directory for offline machines."""
