@@ -445,7 +445,7 @@ def reproduce(everything, only, data_dir, output, cache_dir, overwrite, page, co
     from rich.table import Table
 
     from harness.fileio import atomic_write_text
-    from harness.reproduce import CONDITIONS_FILE, _shown, load_conditions, page as render_page, run_condition, selected
+    from harness.reproduce import CONDITIONS_FILE, _shown, load_conditions, page as render_page, run_condition, selected, shown_diff
 
     conditions = load_conditions(conditions_file or CONDITIONS_FILE)
     chosen = selected(conditions, everything=everything, only=[i.strip() for i in (only or "").split(",") if i.strip()])
@@ -458,15 +458,24 @@ def reproduce(everything, only, data_dir, output, cache_dir, overwrite, page, co
         table.add_column(col, justify="right" if col in ("expected", "ours") else "left")
     for o in outcomes.values():
         for k in o.checks:
-            status = {"ok": "ok", "off": f"off by {_shown(k.measure, k.diff) if k.measure.endswith('p-MRR') else f'{k.diff:+.4f}'}",
-                      "not run": f"not run: {o.note or k.note}"}[k.status]
+            status = {"ok": "ok", "off": f"off by {shown_diff(k)}", "not run": "not run (below)"}[k.status]
             table.add_row(o.condition.id, k.measure, _shown(k.measure, k.expected), _shown(k.measure, k.got), status)
     out.print(table)
+    for o in outcomes.values():  # the reasons in full, one line each (a table cell would wrap them)
+        missing = [k for k in o.checks if k.status == "not run"]
+        if missing:
+            say(f"{o.condition.id}: not run: {o.note if len(missing) == len(o.checks) else missing[0].note}")
     checks = [k for o in outcomes.values() for k in o.checks]
     counts = {s: sum(k.status == s for k in checks) for s in ("ok", "off", "not run")}
     say(f"{counts['ok']} ok, {counts['off']} off, {counts['not run']} not run ({len(outcomes)} conditions)")
     if page:
-        atomic_write_text(page, render_page(conditions, outcomes))
+        import platform
+        from datetime import date
+
+        from harness.results import git_commit
+
+        stamp = f"{date.today().isoformat()}, commit {(git_commit() or 'unknown')[:10]}, {platform.machine()} {os.cpu_count()} CPUs"
+        atomic_write_text(page, render_page(conditions, outcomes, stamp=stamp))
         say(f"wrote {page}")
     if counts["off"]:
         sys.exit(1)

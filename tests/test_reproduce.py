@@ -70,7 +70,26 @@ def test_a_condition_whose_data_is_missing_is_not_run_and_says_why(tmp_path):
 
     outcome = run_condition(c, data=tmp_path, output=tmp_path / "r")
     assert [k.status for k in outcome.checks] == ["not run"] and "no-such-folder" in outcome.note
-    assert "not run: needs the folder" in page([c], {"gone": outcome})
+    assert "| gone | regression | bm25 | no-such-folder | nDCG@10 | 0.5000 |  |  | not run |" in page([c], {"gone": outcome})
+    assert "- `gone`: needs the folder" in page([c], {"gone": outcome})
+
+
+def test_reproduce_reports_a_condition_it_cannot_run_in_one_line(tmp_path):
+    """A condition whose folder is absent and one whose hub task is not cached offline: each is one
+    'not run' row with the reason, beside a condition that runs; exit status 0 (nothing is off)."""
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[[condition]]\nid = "gone"\nkind = "regression"\nmodel = "bm25"\nlocal = "no-such-folder"\n'
+                    'source = "s"\nexpected = { "nDCG@10" = 0.5 }\n'
+                    '[[condition]]\nid = "hub"\nkind = "published"\nmodel = "bm25"\ntask = "robust04"\n'
+                    'source = "s"\nexpected = { "p-MRR" = -0.079 }\n'
+                    '[[condition]]\nid = "bm25-sample"\nkind = "regression"\nmodel = "bm25"\ntask = "sample"\n'
+                    'source = "s"\nexpected = { "p-MRR" = -0.0811 }\n')
+    res = CliRunner().invoke(main, ["reproduce", "--all", "--conditions", str(mine), "--data", str(tmp_path),
+                                    "--output", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")])
+    assert res.exit_code == 0 and res.exception is None, res.output
+    text = " ".join(res.output.split())
+    assert "1 ok, 0 off, 2 not run (3 conditions)" in text
+    assert "not run: needs the folder" in text and "not run: Dataset 'mteb/Robust04InstructionRetrieval'" in text
 
 
 def test_the_conditions_file_ships_with_the_package():
