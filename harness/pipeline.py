@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from harness.errors import IfirError
 from harness.models.protocols import Encoder, ModelMeta
 from harness.ranking import ranked
+from harness.search import as_searcher
 from harness.types import Document, Query, Run
 
 
@@ -19,8 +20,6 @@ class Pipeline:
     default options here; the runner rebuilds them with the run's options via `with_options`)."""
 
     def __init__(self, stages: list, *, spec: str = "", rerank_depth: int = 100, searchers: list | None = None):
-        from harness.runner import as_searcher
-
         if len(stages) < 2:
             raise IfirError("A pipeline needs at least two stages, joined by '>>'.")
         for s in stages[1:]:
@@ -42,7 +41,7 @@ class Pipeline:
         )
 
     def with_options(self, wrap) -> Pipeline:
-        """The same pipeline with each stage wrapped by `wrap` (the runner's `as_searcher` with its options)."""
+        """The same pipeline with each stage wrapped by `wrap` (`as_searcher` with a run's options)."""
         return Pipeline(self.models, spec=self.spec, rerank_depth=self.rerank_depth, searchers=[wrap(m) for m in self.models])
 
     @property

@@ -60,7 +60,7 @@ def test_override_replaces_the_models_prompts(prompted_copy):
 
 
 def test_cached_vectors_of_one_prompt_never_serve_another(prompted_copy, tmp_path):
-    from harness.runner import as_searcher
+    from harness.search import as_searcher
 
     texts = ["a claim about vitamin D"]
     first = as_searcher(load_model(str(prompted_copy)), cache_dir=tmp_path, show_progress=False).embed(texts, "query").take(slice(None)).numpy()
