@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -21,7 +22,7 @@ from harness.console import warning
 from harness.errors import IfirError
 from harness.exclusions import exclusion_depth, without_excluded
 from harness.models.dense import parse_devices
-from harness.models.protocols import Encoder, ModelMeta, identity_hash, query_texts
+from harness.models.protocols import Encoder, ModelMeta, Reranker, Retriever, identity_hash, query_texts
 from harness.progress import progress
 from harness.ranking import top_k as ranked_top_k
 from harness.types import Document, Query, Run, Task
@@ -300,19 +301,13 @@ class CheckedSearch:
     def __init__(self, model):
         self.model = model
         self.meta = model.meta
+        if isinstance(model, Retriever):  # set on the instance, so isinstance(self, Retriever) answers as for the model
+            self.retrieve = self._retrieve
+        if isinstance(model, Reranker):
+            self.rerank = self._rerank
 
     def __getattr__(self, name: str):
         return getattr(self.model, name)
-
-    @property
-    def retrieve(self):
-        self.model.retrieve  # noqa: B018 (AttributeError for a model that cannot retrieve: hasattr() stays true)
-        return self._retrieve
-
-    @property
-    def rerank(self):
-        self.model.rerank  # noqa: B018
-        return self._rerank
 
     def _retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, Query], *, top_k: int) -> Run:
         return checked_run(self.meta, self.model.retrieve(corpus, queries, top_k=top_k), queries, corpus=corpus, top_k=top_k)
@@ -441,7 +436,7 @@ def as_searcher(model, options: RunOptions | None = None, **changes):
         return model.with_options(lambda stage: as_searcher(stage, options))
     if isinstance(model, (DenseSearch, CheckedSearch)):
         return model
-    if hasattr(model, "retrieve") or hasattr(model, "rerank"):
+    if isinstance(model, (Retriever, Reranker)):
         return CheckedSearch(model)
     if isinstance(model, Encoder):
         root = options.cache_dir or default_cache_dir()
@@ -452,12 +447,16 @@ def as_searcher(model, options: RunOptions | None = None, **changes):
     raise IfirError(f"{type(model).__name__} is not a retriever: it needs encode(), retrieve() or rerank() and a meta.")
 
 
-def _call(searcher, method: str, *args, **kwargs) -> Run:
-    """Call `retrieve` / `rerank`; a plugin still written for query strings gets one clear message."""
+_NAMES_QUERY = re.compile(r"\bQuery\b")  # how Python's errors name a Query used as a str ('Query' object has no ...)
+
+
+@contextmanager
+def _query_hint(searcher, method: str) -> Iterator[None]:
+    """Around a `retrieve` / `rerank` call: a plugin still written for query strings gets one clear message."""
     try:
-        return getattr(searcher, method)(*args, **kwargs)
+        yield
     except (AttributeError, TypeError) as e:
-        if "Query" not in str(e):
+        if not _NAMES_QUERY.search(str(e)):
             raise
         raise IfirError(
             f"'{searcher.meta.name}'.{method}() failed on a query ({e}): retrievers and rerankers receive "
@@ -471,13 +470,17 @@ def produce_run(searcher, task: Task, *, top_k: int = DEFAULT_TOP_K) -> Run:
     candidates. Queries go in as `Query` objects; each searcher applies its own template."""
     queries = task.queries
     if task.candidates is not None:
-        if not hasattr(searcher, "rerank"):
+        if not isinstance(searcher, Reranker):
             raise IfirError(f"'{searcher.meta.name}' cannot rerank candidates, which task '{task.name}' requires.")
-        run = _call(searcher, "rerank", task.corpus, queries, {q: task.candidates[q] for q in queries})
+        candidates = {q: task.candidates[q] for q in queries}
+        with _query_hint(searcher, "rerank"):
+            run = searcher.rerank(task.corpus, queries, candidates)
         return without_excluded(run, task.excluded)
-    if not hasattr(searcher, "retrieve"):
+    if not isinstance(searcher, Retriever):
         raise IfirError(
             f"'{searcher.meta.name}' only reranks; give it a first stage for '{task.name}', e.g. --model 'bm25>>{searcher.meta.spec}'."
         )
-    run = _call(searcher, "retrieve", task.corpus, queries, top_k=top_k + exclusion_depth(task.excluded))
+    depth = top_k + exclusion_depth(task.excluded)
+    with _query_hint(searcher, "retrieve"):
+        run = searcher.retrieve(task.corpus, queries, top_k=depth)
     return without_excluded(run, task.excluded, top_k)
