@@ -15,38 +15,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.errors import IfirError
-from harness.metrics import evaluate_measures, group_means, main_per_query, p_mrr
-from harness.metrics.family import family_scores
+from harness.metrics import group_means, main_per_query
+from harness.metrics.scoring import score
 from harness.models.protocols import Encoder, ModelMeta, identity_hash
 from harness.paraphrases import load_paraphrases, summarize, with_paraphrase
 from harness.pipeline import Pipeline
 from harness.ranking import TIE_RULE
 from harness.results import SCHEMA_VERSION, load_result, provenance, result_path, save_result
 from harness.search import DEFAULT_TOP_K, RunOptions, TimedEncoder, as_searcher, produce_run
-from harness.types import CHANGED, OG, Run, Task, base_query_id
+from harness.types import Run, Task
 
 DEFAULT_RERANK_DEPTH = 100
-
-
-def score(task: Task, run: Run) -> tuple[dict, dict]:
-    """(metrics, per-query values). Pure: no I/O.
-
-    FollowIR: p-MRR from the og and changed runs, and each run's measures against its own
-    qrels (og run vs og qrels under "og", changed run vs changed qrels under "changed").
-    """
-    if task.kind != "instruction-reranking":
-        metrics, per_query = evaluate_measures(task.qrels, run, task.measures)
-        extra, extra_per_query = family_scores(task, run, per_query)
-        return extra | metrics, extra_per_query | per_query
-    metrics: dict = {}
-    per_query: dict = {}
-    for part, suffix in (("og", OG), ("changed", CHANGED)):
-        qrels = {q: d for q, d in task.qrels.items() if q.endswith(suffix)}
-        metrics[part], per_query[part] = evaluate_measures(qrels, {q: r for q, r in run.items() if q.endswith(suffix)}, task.measures)
-    og = {base_query_id(q): r for q, r in run.items() if q.endswith(OG)}
-    changed = {base_query_id(q): r for q, r in run.items() if q.endswith(CHANGED)}
-    metrics["p-MRR"], per_query["p-MRR"] = p_mrr(og, changed, task.changed_docs or {})
-    return {"p-MRR": metrics.pop("p-MRR"), **metrics}, {"p-MRR": per_query.pop("p-MRR"), **per_query}
 
 
 def run_warnings(task: Task, run: Run) -> list[str]:

@@ -14,10 +14,11 @@ from click.testing import CliRunner
 from sentence_transformers import SentenceTransformer
 
 from harness.errors import IfirError
+from harness.metrics.scoring import score
 from harness.models import load_model
 from harness.models.catalogue import catalogue, find
 from harness.models.dense import bundled_minilm_path
-from harness.runner import RunOptions, evaluate, score
+from harness.runner import RunOptions, evaluate
 from harness.tasks import load_task
 from harness.types import Query, base_query_id
 
