@@ -34,6 +34,7 @@ HARD_CHARS_PER_TOKEN = 2000
 DEFAULT_MAX_TOKENS = 8192
 _WORD = re.compile(r"\S+")
 _PLURAL = {"query": "queries", "document": "documents"}
+DEFAULT_TOP_K = 1000
 
 
 def cut(text: str, max_tokens: int) -> str:
@@ -361,12 +362,6 @@ def checked_run(meta, run, queries: Mapping, *, corpus: Mapping | None = None, c
     return out
 
 
-# ---- searchers: a model adapted with a run's options, and its run on a task ------------------
-
-
-DEFAULT_TOP_K = 1000
-
-
 @dataclass
 class RunOptions:
     """Every option of a run, handed as one object to the runner, its searchers and pipeline stages.
@@ -423,7 +418,6 @@ class TimedEncoder:
 @runtime_checkable
 class Staged(Protocol):
     """A model made of stages (`harness.pipeline.Pipeline`): `as_searcher` wraps each stage."""
-
     def with_options(self, wrap: Callable) -> Staged: ...
 
 
@@ -447,16 +441,13 @@ def as_searcher(model, options: RunOptions | None = None, **changes):
     raise IfirError(f"{type(model).__name__} is not a retriever: it needs encode(), retrieve() or rerank() and a meta.")
 
 
-_NAMES_QUERY = re.compile(r"\bQuery\b")  # how Python's errors name a Query used as a str ('Query' object has no ...)
-
-
 @contextmanager
 def _query_hint(searcher, method: str) -> Iterator[None]:
     """Around a `retrieve` / `rerank` call: a plugin still written for query strings gets one clear message."""
     try:
         yield
     except (AttributeError, TypeError) as e:
-        if not _NAMES_QUERY.search(str(e)):
+        if not re.search(r"\bQuery\b", str(e)):  # as Python's errors name a Query used as a str: 'Query' object has no ...
             raise
         raise IfirError(
             f"'{searcher.meta.name}'.{method}() failed on a query ({e}): retrievers and rerankers receive "
@@ -472,15 +463,13 @@ def produce_run(searcher, task: Task, *, top_k: int = DEFAULT_TOP_K) -> Run:
     if task.candidates is not None:
         if not isinstance(searcher, Reranker):
             raise IfirError(f"'{searcher.meta.name}' cannot rerank candidates, which task '{task.name}' requires.")
-        candidates = {q: task.candidates[q] for q in queries}
         with _query_hint(searcher, "rerank"):
-            run = searcher.rerank(task.corpus, queries, candidates)
+            run = searcher.rerank(task.corpus, queries, {q: task.candidates[q] for q in queries})
         return without_excluded(run, task.excluded)
     if not isinstance(searcher, Retriever):
         raise IfirError(
             f"'{searcher.meta.name}' only reranks; give it a first stage for '{task.name}', e.g. --model 'bm25>>{searcher.meta.spec}'."
         )
-    depth = top_k + exclusion_depth(task.excluded)
     with _query_hint(searcher, "retrieve"):
-        run = searcher.retrieve(task.corpus, queries, top_k=depth)
+        run = searcher.retrieve(task.corpus, queries, top_k=top_k + exclusion_depth(task.excluded))
     return without_excluded(run, task.excluded, top_k)

@@ -18,12 +18,11 @@ def score(task: Task, run: Run) -> tuple[dict, dict]:
         metrics, per_query = evaluate_measures(task.qrels, run, task.measures)
         extra, extra_per_query = family_scores(task, run, per_query)
         return extra | metrics, extra_per_query | per_query
-    metrics: dict = {}
-    per_query: dict = {}
+    og = {base_query_id(q): r for q, r in run.items() if q.endswith(OG)}
+    changed = {base_query_id(q): r for q, r in run.items() if q.endswith(CHANGED)}
+    pmrr, pmrr_per_query = p_mrr(og, changed, task.changed_docs or {})
+    metrics, per_query = {"p-MRR": pmrr}, {"p-MRR": pmrr_per_query}
     for part, suffix in (("og", OG), ("changed", CHANGED)):
         qrels = {q: d for q, d in task.qrels.items() if q.endswith(suffix)}
         metrics[part], per_query[part] = evaluate_measures(qrels, {q: r for q, r in run.items() if q.endswith(suffix)}, task.measures)
-    og = {base_query_id(q): r for q, r in run.items() if q.endswith(OG)}
-    changed = {base_query_id(q): r for q, r in run.items() if q.endswith(CHANGED)}
-    metrics["p-MRR"], per_query["p-MRR"] = p_mrr(og, changed, task.changed_docs or {})
-    return {"p-MRR": metrics.pop("p-MRR"), **metrics}, {"p-MRR": per_query.pop("p-MRR"), **per_query}
+    return metrics, per_query
