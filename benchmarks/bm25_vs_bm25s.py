@@ -15,7 +15,7 @@ from pathlib import Path
 from baselines.bm25 import BM25
 from baselines.bm25_peer import Bm25sPeer
 from harness.metrics import evaluate_measures
-from harness.runner import produce_run
+from harness.search import produce_run
 from harness.tasks import load_task
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 
 from baselines.bm25 import BM25
-from harness.runner import produce_run, score
+from harness.metrics.scoring import score
+from harness.search import produce_run
 from harness.tasks import load_task
 
 

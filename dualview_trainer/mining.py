@@ -43,7 +43,7 @@ def bm25_run(corpus: Mapping[str, Document], queries: Mapping[str, str], *, dept
 
 def dense_run(corpus: Mapping[str, Document], queries: Mapping[str, str], *, depth: int, model: str) -> Run:
     from harness.models import load_model
-    from harness.runner import as_searcher
+    from harness.search import as_searcher
 
     searcher = as_searcher(load_model(model), show_progress=False)
     return searcher.retrieve(corpus, dict(queries), top_k=depth)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from harness.errors import IfirError
-from harness.models.protocols import Encoder, ModelMeta
+from harness.models.protocols import Encoder, ModelMeta, Reranker, Retriever
 from harness.ranking import ranked
+from harness.search import as_searcher
 from harness.types import Document, Query, Run
 
 
@@ -19,12 +20,10 @@ class Pipeline:
     default options here; the runner rebuilds them with the run's options via `with_options`)."""
 
     def __init__(self, stages: list, *, spec: str = "", rerank_depth: int = 100, searchers: list | None = None):
-        from harness.runner import as_searcher
-
         if len(stages) < 2:
             raise IfirError("A pipeline needs at least two stages, joined by '>>'.")
         for s in stages[1:]:
-            if not (hasattr(s, "rerank") or isinstance(s, Encoder)):
+            if not isinstance(s, (Reranker, Encoder)):
                 raise IfirError(f"Pipeline stage '{s.meta.name}' cannot rerank, so it cannot follow another stage.")
         self.models = list(stages)
         self.stages = searchers or [as_searcher(s) for s in stages]
@@ -42,7 +41,7 @@ class Pipeline:
         )
 
     def with_options(self, wrap) -> Pipeline:
-        """The same pipeline with each stage wrapped by `wrap` (the runner's `as_searcher` with its options)."""
+        """The same pipeline with each stage wrapped by `wrap` (`as_searcher` with a run's options)."""
         return Pipeline(self.models, spec=self.spec, rerank_depth=self.rerank_depth, searchers=[wrap(m) for m in self.models])
 
     @property
@@ -59,7 +58,7 @@ class Pipeline:
 
     def retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, Query], *, top_k: int) -> Run:
         first = self.stages[0]
-        if not hasattr(first, "retrieve"):
+        if not isinstance(first, Retriever):
             raise IfirError(f"Pipeline stage '{first.meta.name}' cannot retrieve from a corpus; put a retriever first.")
         return self._rerank_from(first.retrieve(corpus, queries, top_k=max(top_k, self.rerank_depth)), corpus, queries)
 
@@ -67,7 +66,7 @@ class Pipeline:
         self, corpus: Mapping[str, Document], queries: Mapping[str, Query], candidates: Mapping[str, Sequence[str]]
     ) -> Run:
         first = self.stages[0]
-        if not hasattr(first, "rerank"):
+        if not isinstance(first, Reranker):
             raise IfirError(f"Pipeline stage '{first.meta.name}' cannot rerank the task's candidates; put a reranker first.")
         return self._rerank_from(first.rerank(corpus, queries, candidates), corpus, queries)
 

@@ -44,7 +44,7 @@ def display_name(model: dict) -> str:
     """The short, stable name that status lines and tables show for a model (its full spec stays in
     the result file): per pipeline stage, a registered name as typed (`minilm`, `bm25:k1=1.2,b=0.75`),
     of a folder or hub id its last part (`cross-encoder:/a/b/ce` -> `ce`), else (a plugin) its own name."""
-    from harness.models import models
+    from harness.models.registry import models
 
     def short(meta: dict) -> str:
         spec = meta.get("spec") or meta["name"]

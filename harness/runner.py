@@ -9,151 +9,23 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-from harness.cache import EmbeddingCache, default_cache_dir
 from harness.errors import IfirError
-from harness.exclusions import exclusion_depth, without_excluded
-from harness.metrics import evaluate_measures, group_means, main_per_query, p_mrr
-from harness.metrics.family import family_scores
+from harness.metrics import group_means, main_per_query
+from harness.metrics.scoring import score
 from harness.models.protocols import Encoder, ModelMeta, identity_hash
 from harness.paraphrases import load_paraphrases, summarize, with_paraphrase
 from harness.pipeline import Pipeline
 from harness.ranking import TIE_RULE
 from harness.results import SCHEMA_VERSION, load_result, provenance, result_path, save_result
-from harness.search import CheckedSearch, DenseSearch
-from harness.types import CHANGED, OG, Run, Task, base_query_id
+from harness.search import DEFAULT_TOP_K, RunOptions, TimedEncoder, as_searcher, produce_run
+from harness.types import Run, Task
 
-DEFAULT_TOP_K = 1000
 DEFAULT_RERANK_DEPTH = 100
-
-
-@dataclass
-class RunOptions:
-    """Every option of a run, handed as one object to the runner, its searchers and pipeline stages.
-
-    `template` and `measures` are overrides (None: the model's own template, the task's measures)."""
-
-    output: Path = Path("results")
-    top_k: int = DEFAULT_TOP_K
-    batch_size: int = 32
-    device: str | None = None
-    cache_dir: Path | None = None
-    use_cache: bool = True
-    overwrite: bool = False
-    show_progress: bool = True
-    command: str | None = None
-    template: str | None = None
-    measures: list[str] | None = None
-    paraphrases: str | None = None  # a packaged set name or a file (harness.paraphrases)
-    model_overrides: dict | None = None  # model settings given on the command line (--query-prompt, ...): they name the variant
-
-
-def embedding_cache_key(meta: ModelMeta) -> str:
-    """The embedding cache's folder key: the model name (for people) and a hash of everything
-    that changes a vector (`ModelMeta.vector_identity`), so a prompt or backend change never
-    reads vectors made without it."""
-    return f"{meta.name}@{identity_hash(meta.vector_identity())}"
-
-
-class TimedEncoder:
-    """An `Encoder` that times its own `encode` calls per kind: the result's encode phases. An encoder
-    that loads its model on first use (it has `load()`) is loaded first, timed apart as `load`."""
-
-    def __init__(self, encoder: Encoder):
-        self.encoder = encoder
-        self.meta = encoder.meta
-        self.seconds = {"load": 0.0, "document": 0.0, "query": 0.0}
-        self.texts = {"document": 0, "query": 0}
-
-    def encode(self, texts: Sequence[str], *, kind: str, **kwargs):
-        t0 = time.perf_counter()
-        if hasattr(self.encoder, "load"):
-            self.encoder.load()
-        t1 = time.perf_counter()
-        out = self.encoder.encode(texts, kind=kind, **kwargs)
-        self.seconds["load"] += t1 - t0
-        self.seconds[kind] += time.perf_counter() - t1
-        self.texts[kind] += len(texts)
-        return out
-
-    def __getattr__(self, name):
-        return getattr(self.encoder, name)
-
-
-def as_searcher(model, options: RunOptions | None = None, **changes):
-    """An object with `retrieve` and/or `rerank`, built with the run's options: encoders are
-    wrapped in a cached `DenseSearch`, retrievers and rerankers in a `CheckedSearch` (what they
-    return is checked), and every stage of a pipeline likewise."""
-    options = replace(options or RunOptions(), **changes)
-    if isinstance(model, Pipeline):
-        return model.with_options(lambda stage: as_searcher(stage, options))
-    if isinstance(model, (DenseSearch, CheckedSearch)):
-        return model
-    if hasattr(model, "retrieve") or hasattr(model, "rerank"):
-        return CheckedSearch(model)
-    if isinstance(model, Encoder):
-        root = options.cache_dir or default_cache_dir()
-        cache = EmbeddingCache(root, embedding_cache_key(model.meta)) if options.use_cache else None
-        return DenseSearch(
-            TimedEncoder(model), cache=cache, batch_size=options.batch_size, device=options.device, show_progress=options.show_progress
-        )
-    raise IfirError(f"{type(model).__name__} is not a retriever: it needs encode(), retrieve() or rerank() and a meta.")
-
-
-def _call(searcher, method: str, *args, **kwargs) -> Run:
-    """Call `retrieve` / `rerank`; a plugin still written for query strings gets one clear message."""
-    try:
-        return getattr(searcher, method)(*args, **kwargs)
-    except (AttributeError, TypeError) as e:
-        if "Query" not in str(e):
-            raise
-        raise IfirError(
-            f"'{searcher.meta.name}'.{method}() failed on a query ({e}): retrievers and rerankers receive "
-            f"harness.types.Query objects (text and instruction separate); join them with "
-            f"harness.models.protocols.query_texts(self.meta, queries)."
-        ) from e
-
-
-def produce_run(searcher, task: Task, *, top_k: int = DEFAULT_TOP_K) -> Run:
-    """The model's run on the task: full retrieval, or candidate reranking where the task has
-    candidates. Queries go in as `Query` objects; each searcher applies its own template."""
-    queries = task.queries
-    if task.candidates is not None:
-        if not hasattr(searcher, "rerank"):
-            raise IfirError(f"'{searcher.meta.name}' cannot rerank candidates, which task '{task.name}' requires.")
-        run = _call(searcher, "rerank", task.corpus, queries, {q: task.candidates[q] for q in queries})
-        return without_excluded(run, task.excluded)
-    if not hasattr(searcher, "retrieve"):
-        raise IfirError(
-            f"'{searcher.meta.name}' only reranks; give it a first stage for '{task.name}', e.g. --model 'bm25>>{searcher.meta.spec}'."
-        )
-    run = _call(searcher, "retrieve", task.corpus, queries, top_k=top_k + exclusion_depth(task.excluded))
-    return without_excluded(run, task.excluded, top_k)
-
-
-def score(task: Task, run: Run) -> tuple[dict, dict]:
-    """(metrics, per-query values). Pure: no I/O.
-
-    FollowIR: p-MRR from the og and changed runs, and each run's measures against its own
-    qrels (og run vs og qrels under "og", changed run vs changed qrels under "changed").
-    """
-    if task.kind != "instruction-reranking":
-        metrics, per_query = evaluate_measures(task.qrels, run, task.measures)
-        extra, extra_per_query = family_scores(task, run, per_query)
-        return extra | metrics, extra_per_query | per_query
-    metrics: dict = {}
-    per_query: dict = {}
-    for part, suffix in (("og", OG), ("changed", CHANGED)):
-        qrels = {q: d for q, d in task.qrels.items() if q.endswith(suffix)}
-        metrics[part], per_query[part] = evaluate_measures(qrels, {q: r for q, r in run.items() if q.endswith(suffix)}, task.measures)
-    og = {base_query_id(q): r for q, r in run.items() if q.endswith(OG)}
-    changed = {base_query_id(q): r for q, r in run.items() if q.endswith(CHANGED)}
-    metrics["p-MRR"], per_query["p-MRR"] = p_mrr(og, changed, task.changed_docs or {})
-    return {"p-MRR": metrics.pop("p-MRR"), **metrics}, {"p-MRR": per_query.pop("p-MRR"), **per_query}
 
 
 def run_warnings(task: Task, run: Run) -> list[str]:

@@ -1,26 +1,31 @@
 """Where model output enters the harness: `DenseSearch` adapts an `Encoder` (texts deduplicated,
-cached, encoded once, searched exactly in chunks; every vector checked before it is stored), and
-`CheckedSearch` adapts a `Retriever` / `Reranker` (every run checked before anything uses it)."""
+cached, encoded once, searched exactly in chunks; every vector checked before it is stored),
+`CheckedSearch` adapts a `Retriever` / `Reranker` (every run checked before anything uses it),
+`as_searcher` picks the adapter with a run's options and `produce_run` runs it on a task."""
 
 from __future__ import annotations
 
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from harness.cache import EmbeddingCache, MemoryCache, VectorStore, text_key
+from harness.cache import EmbeddingCache, MemoryCache, VectorStore, default_cache_dir, text_key
 from harness.console import warning
 from harness.errors import IfirError
+from harness.exclusions import exclusion_depth, without_excluded
 from harness.models.dense import parse_devices
-from harness.models.protocols import Encoder, query_texts
+from harness.models.protocols import Encoder, ModelMeta, Reranker, Retriever, identity_hash, query_texts
 from harness.progress import progress
 from harness.ranking import top_k as ranked_top_k
-from harness.types import Document, Query, Run
+from harness.types import Document, Query, Run, Task
 
 _SCORE_TYPES = (float, int, np.floating, np.integer)
 
@@ -29,6 +34,7 @@ HARD_CHARS_PER_TOKEN = 2000
 DEFAULT_MAX_TOKENS = 8192
 _WORD = re.compile(r"\S+")
 _PLURAL = {"query": "queries", "document": "documents"}
+DEFAULT_TOP_K = 1000
 
 
 def cut(text: str, max_tokens: int) -> str:
@@ -296,19 +302,13 @@ class CheckedSearch:
     def __init__(self, model):
         self.model = model
         self.meta = model.meta
+        if isinstance(model, Retriever):  # set on the instance, so isinstance(self, Retriever) answers as for the model
+            self.retrieve = self._retrieve
+        if isinstance(model, Reranker):
+            self.rerank = self._rerank
 
     def __getattr__(self, name: str):
         return getattr(self.model, name)
-
-    @property
-    def retrieve(self):
-        self.model.retrieve  # noqa: B018 (AttributeError for a model that cannot retrieve: hasattr() stays true)
-        return self._retrieve
-
-    @property
-    def rerank(self):
-        self.model.rerank  # noqa: B018
-        return self._rerank
 
     def _retrieve(self, corpus: Mapping[str, Document], queries: Mapping[str, Query], *, top_k: int) -> Run:
         return checked_run(self.meta, self.model.retrieve(corpus, queries, top_k=top_k), queries, corpus=corpus, top_k=top_k)
@@ -360,3 +360,116 @@ def checked_run(meta, run, queries: Mapping, *, corpus: Mapping | None = None, c
             raise IfirError(f"{who} left {len(unscored)} of its {sum(map(len, candidates.values()))} candidates unscored "
                             f"(e.g. '{doc}' of query '{qid}'); a reranker scores every candidate it is given.")
     return out
+
+
+@dataclass
+class RunOptions:
+    """Every option of a run, handed as one object to the runner, its searchers and pipeline stages.
+
+    `template` and `measures` are overrides (None: the model's own template, the task's measures)."""
+
+    output: Path = Path("results")
+    top_k: int = DEFAULT_TOP_K
+    batch_size: int = 32
+    device: str | None = None
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    overwrite: bool = False
+    show_progress: bool = True
+    command: str | None = None
+    template: str | None = None
+    measures: list[str] | None = None
+    paraphrases: str | None = None  # a packaged set name or a file (harness.paraphrases)
+    model_overrides: dict | None = None  # model settings given on the command line (--query-prompt, ...): they name the variant
+
+
+def embedding_cache_key(meta: ModelMeta) -> str:
+    """The embedding cache's folder key: the model name (for people) and a hash of everything
+    that changes a vector (`ModelMeta.vector_identity`), so a prompt or backend change never
+    reads vectors made without it."""
+    return f"{meta.name}@{identity_hash(meta.vector_identity())}"
+
+
+class TimedEncoder:
+    """An `Encoder` that times its own `encode` calls per kind: the result's encode phases. An encoder
+    that loads its model on first use (it has `load()`) is loaded first, timed apart as `load`."""
+
+    def __init__(self, encoder: Encoder):
+        self.encoder = encoder
+        self.meta = encoder.meta
+        self.seconds = {"load": 0.0, "document": 0.0, "query": 0.0}
+        self.texts = {"document": 0, "query": 0}
+
+    def encode(self, texts: Sequence[str], *, kind: str, **kwargs):
+        t0 = time.perf_counter()
+        if hasattr(self.encoder, "load"):
+            self.encoder.load()
+        t1 = time.perf_counter()
+        out = self.encoder.encode(texts, kind=kind, **kwargs)
+        self.seconds["load"] += t1 - t0
+        self.seconds[kind] += time.perf_counter() - t1
+        self.texts[kind] += len(texts)
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self.encoder, name)
+
+
+@runtime_checkable
+class Staged(Protocol):
+    """A model made of stages (`harness.pipeline.Pipeline`): `as_searcher` wraps each stage."""
+    def with_options(self, wrap: Callable) -> Staged: ...
+
+
+def as_searcher(model, options: RunOptions | None = None, **changes):
+    """An object with `retrieve` and/or `rerank`, built with the run's options: encoders are
+    wrapped in a cached `DenseSearch`, retrievers and rerankers in a `CheckedSearch` (what they
+    return is checked), and every stage of a pipeline likewise."""
+    options = replace(options or RunOptions(), **changes)
+    if isinstance(model, Staged):
+        return model.with_options(lambda stage: as_searcher(stage, options))
+    if isinstance(model, (DenseSearch, CheckedSearch)):
+        return model
+    if isinstance(model, (Retriever, Reranker)):
+        return CheckedSearch(model)
+    if isinstance(model, Encoder):
+        root = options.cache_dir or default_cache_dir()
+        cache = EmbeddingCache(root, embedding_cache_key(model.meta)) if options.use_cache else None
+        return DenseSearch(
+            TimedEncoder(model), cache=cache, batch_size=options.batch_size, device=options.device, show_progress=options.show_progress
+        )
+    raise IfirError(f"{type(model).__name__} is not a retriever: it needs encode(), retrieve() or rerank() and a meta.")
+
+
+@contextmanager
+def _query_hint(searcher, method: str) -> Iterator[None]:
+    """Around a `retrieve` / `rerank` call: a plugin still written for query strings gets one clear message."""
+    try:
+        yield
+    except (AttributeError, TypeError) as e:
+        if not re.search(r"\bQuery\b", str(e)):  # as Python's errors name a Query used as a str: 'Query' object has no ...
+            raise
+        raise IfirError(
+            f"'{searcher.meta.name}'.{method}() failed on a query ({e}): retrievers and rerankers receive "
+            f"harness.types.Query objects (text and instruction separate); join them with "
+            f"harness.models.protocols.query_texts(self.meta, queries)."
+        ) from e
+
+
+def produce_run(searcher, task: Task, *, top_k: int = DEFAULT_TOP_K) -> Run:
+    """The model's run on the task: full retrieval, or candidate reranking where the task has
+    candidates. Queries go in as `Query` objects; each searcher applies its own template."""
+    queries = task.queries
+    if task.candidates is not None:
+        if not isinstance(searcher, Reranker):
+            raise IfirError(f"'{searcher.meta.name}' cannot rerank candidates, which task '{task.name}' requires.")
+        with _query_hint(searcher, "rerank"):
+            run = searcher.rerank(task.corpus, queries, {q: task.candidates[q] for q in queries})
+        return without_excluded(run, task.excluded)
+    if not isinstance(searcher, Retriever):
+        raise IfirError(
+            f"'{searcher.meta.name}' only reranks; give it a first stage for '{task.name}', e.g. --model 'bm25>>{searcher.meta.spec}'."
+        )
+    with _query_hint(searcher, "retrieve"):
+        run = searcher.retrieve(task.corpus, queries, top_k=top_k + exclusion_depth(task.excluded))
+    return without_excluded(run, task.excluded, top_k)

@@ -52,7 +52,7 @@ def test_int8_weights_are_smaller_than_float(tmp_path):
 
 
 def test_backend_settings_enter_the_embedding_cache_key(minilm, tmp_path):
-    from harness.runner import as_searcher
+    from harness.search import as_searcher
 
     torch_key = as_searcher(minilm, cache_dir=tmp_path).cache.dir
     minilm.meta.extra["backend"], minilm.meta.extra["quantize"] = "openvino", "int8"

@@ -10,7 +10,7 @@ import pytest
 from harness.errors import IfirError
 from harness.families import FAMILIES, GENERAL, INSTRUCTION_FOLLOWING, Family, _registry
 from harness.metrics.family import NEVIR
-from harness.runner import score
+from harness.metrics.scoring import score
 from harness.tasks import REGISTRY, TaskSpec, load_task, task_listing
 
 

@@ -12,8 +12,10 @@ from harness.data.export import export_task
 from harness.data.local import load_local
 from harness.errors import IfirError
 from harness.families import FAMILIES, INSTRUCTION_FOLLOWING
+from harness.metrics.scoring import score
 from harness.models.protocols import ModelMeta
-from harness.runner import produce_run, score, task_record
+from harness.runner import task_record
+from harness.search import produce_run
 from harness.tasks import GROUPS, REGISTRY, load_task, sample_dir, task_listing
 
 

@@ -10,7 +10,7 @@ import pytrec_eval
 
 from harness.metrics import evaluate_measures
 from harness.metrics.family import level_means, paired_accuracy, robustness
-from harness.runner import score
+from harness.metrics.scoring import score
 from harness.types import Document, Query, Task
 
 

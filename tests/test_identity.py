@@ -18,8 +18,8 @@ from harness.cli import main, shard_of
 from harness.errors import IfirError
 from harness.models.protocols import ModelMeta
 from harness.pipeline import Pipeline
-from harness.runner import RunOptions, as_searcher, embedding_cache_key, evaluate
-from harness.search import DenseSearch
+from harness.runner import RunOptions, evaluate
+from harness.search import DenseSearch, as_searcher, embedding_cache_key
 from harness.tasks import load_task
 from harness.types import Document, Query, Task
 

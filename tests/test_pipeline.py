@@ -16,7 +16,7 @@ from harness.errors import IfirError
 from harness.models import load_model
 from harness.ranking import ranked
 from harness.results import run_path
-from harness.runner import produce_run
+from harness.search import produce_run
 from harness.tasks import load_task
 
 pytestmark = pytest.mark.filterwarnings("ignore")

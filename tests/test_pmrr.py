@@ -4,9 +4,9 @@ and hand-computed values from the formula in Weller et al. 2024."""
 import pytest
 
 from harness.metrics import evaluate_measures, p_mrr, rank_change_score
+from harness.metrics.scoring import score
 from harness.ranking import ranks
 from harness.results import write_trec_run
-from harness.runner import score
 from harness.types import Document, Query, Task
 
 OG = {"a": {"0": 1, "1": 2, "2": 3, "3": 4}}

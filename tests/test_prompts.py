@@ -14,10 +14,11 @@ from click.testing import CliRunner
 from sentence_transformers import SentenceTransformer
 
 from harness.errors import IfirError
+from harness.metrics.scoring import score
 from harness.models import load_model
 from harness.models.catalogue import catalogue, find
 from harness.models.dense import bundled_minilm_path
-from harness.runner import RunOptions, evaluate, score
+from harness.runner import RunOptions, evaluate
 from harness.tasks import load_task
 from harness.types import Query, base_query_id
 
@@ -60,7 +61,7 @@ def test_override_replaces_the_models_prompts(prompted_copy):
 
 
 def test_cached_vectors_of_one_prompt_never_serve_another(prompted_copy, tmp_path):
-    from harness.runner import as_searcher
+    from harness.search import as_searcher
 
     texts = ["a claim about vitamin D"]
     first = as_searcher(load_model(str(prompted_copy)), cache_dir=tmp_path, show_progress=False).embed(texts, "query").take(slice(None)).numpy()
