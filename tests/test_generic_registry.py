@@ -1,0 +1,84 @@
+"""The one registry (harness.registry): duplicates refused, `module:attr` imported only on `get`,
+entry points read once and never replacing a built-in, near-match suggestions."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import sys
+from importlib.metadata import EntryPoint
+
+import pytest
+
+from harness.errors import IfirError
+from harness.registry import Registry
+
+
+def test_a_name_is_registered_once_and_the_error_names_both():
+    reg = Registry("layout")
+    reg.register("mteb", "harness.data.hub:load_mteb")
+    with pytest.raises(ValueError, match=r"layout 'mteb' is already registered as harness.data.hub:load_mteb; "
+                                         r"not replacing it with harness.data.hub:load_bright"):
+        reg.register("mteb", "harness.data.hub:load_bright")
+    assert reg.names() == ["mteb"]
+
+
+def test_a_module_attr_target_is_imported_on_first_get_only(tmp_path, monkeypatch):
+    (tmp_path / "ifir_lazy_probe.py").write_text("class Thing:\n    answer = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "ifir_lazy_probe", raising=False)
+    reg = Registry("model")
+    reg.register("thing", "ifir_lazy_probe:Thing.answer")
+    assert "thing" in reg and list(reg) == ["thing"] and reg.target("thing") == "ifir_lazy_probe:Thing.answer"
+    assert "ifir_lazy_probe" not in sys.modules
+    assert reg.get("thing") == 42
+    assert "ifir_lazy_probe" in sys.modules
+
+
+def test_a_target_that_does_not_import_is_a_user_error():
+    reg = Registry("model")
+    reg.register("gone", "no_such_module_here:X")
+    reg.register("typo", "harness.errors:IfirErorr")
+    with pytest.raises(IfirError, match="Cannot import 'no_such_module_here'"):
+        reg.get("gone")
+    with pytest.raises(IfirError, match="'harness.errors' has no attribute 'IfirErorr'"):
+        reg.get("typo")
+
+
+def test_entry_points_are_read_once_and_add_plugins_after_the_built_ins(monkeypatch):
+    calls = []
+
+    def entry_points(group):
+        calls.append(group)
+        return [EntryPoint("errors", "harness.errors:IfirError", group),
+                EntryPoint("where", "harness.errors:where", group)] if group == "ifir_bench.test" else []
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    reg = Registry("thing", "ifir_bench.test")
+    reg.register("errors", IfirError)  # the same object an entry point names: one registration, no clash
+    assert calls == []  # nothing read until asked
+    assert list(reg) == ["errors", "where"] and reg.names() == ["errors", "where"]
+    assert reg.get("where")("f.txt", 3) == "f.txt:3" and reg.get("errors") is IfirError
+    assert calls == ["ifir_bench.test"]
+
+
+def test_an_entry_point_never_replaces_a_built_in(monkeypatch):
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group: [EntryPoint("bm25", "my_plugin:BetterBM25", group)])
+    reg = Registry("model", "ifir_bench.models")
+    reg.register("bm25", "baselines.bm25:BM25")
+    with pytest.raises(IfirError, match=r"Entry point 'bm25 = my_plugin:BetterBM25' in group ifir_bench.models "
+                                        r"clashes with the model 'bm25' already registered as baselines.bm25:BM25"):
+        reg.names()
+
+
+def test_an_unknown_name_suggests_the_nearest():
+    reg = Registry("layout")
+    for name in ("mteb", "followir-v1", "nanobeir", "bright"):
+        reg.register(name, "harness.data.hub:load_" + name.replace("-", "_"))
+    with pytest.raises(IfirError, match=r"Unknown layout 'folowir-v1' \(known: mteb, followir-v1, nanobeir, bright\)\. "
+                                        r"Did you mean 'followir-v1'\?"):
+        reg.get("folowir-v1")
+    with pytest.raises(IfirError) as e:
+        reg.get("zzz")
+    assert "Did you mean" not in str(e.value)
+
