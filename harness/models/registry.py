@@ -10,7 +10,6 @@ A spec is one of:
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 from collections.abc import Callable
@@ -18,10 +17,13 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from harness.errors import IfirError
+from harness.registry import Registry as GenericRegistry
+from harness.registry import import_target
 
 ENTRY_POINT_GROUP = "ifir_bench.models"
 
-# Built-ins as lazy targets: nothing heavy is imported until a model is asked for.
+# Built-ins as lazy targets: nothing heavy is imported until a model is asked for. The baselines are
+# also declared as entry points in pyproject.toml; these stay for installs made before that.
 BUILTIN: dict[str, str] = {
     "minilm": "harness.models.dense:bundled_minilm",
     "mpnet": "harness.models.dense:mpnet",
@@ -33,54 +35,15 @@ BUILTIN: dict[str, str] = {
 }
 
 
-class Registry:
-    """Name -> factory (or lazy "module:attr" string); refuses duplicate names."""
+class Registry(GenericRegistry[Callable]):
+    """Model kinds by name, read with the plugins of entry-point `group` (the group first, as plugins
+    build it; `entry_points` is looked up here, where tests replace it)."""
 
     def __init__(self, group: str):
-        self.group = group
-        self._targets: dict[str, str | Callable] = {}
-        self._entry_points_loaded = False
+        super().__init__("model", group)
 
-    def register(self, name: str, target: str | Callable) -> None:
-        if name in self._targets:
-            raise ValueError(f"'{name}' is already registered in {self.group}.")
-        self._targets[name] = target
-
-    def _load_entry_points(self) -> None:
-        if self._entry_points_loaded:
-            return
-        self._entry_points_loaded = True
-        for ep in entry_points(group=self.group):
-            if ep.name not in self._targets:
-                self._targets[ep.name] = ep.value
-
-    def names(self) -> list[str]:
-        self._load_entry_points()
-        return sorted(self._targets)
-
-    def __contains__(self, name: str) -> bool:
-        self._load_entry_points()
-        return name in self._targets
-
-    def get(self, name: str) -> Callable:
-        self._load_entry_points()
-        target = self._targets[name]
-        return import_target(target) if isinstance(target, str) else target
-
-
-def import_target(target: str) -> Callable:
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        raise IfirError(f"Cannot import '{module_name}' for '{target}': {e}.") from None
-    try:
-        obj = module
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except AttributeError:
-        raise IfirError(f"'{module_name}' has no attribute '{attr}'.") from None
-    return obj
+    def _entry_points(self):
+        return entry_points(group=self.group)
 
 
 # One line each for `ifir-bench models`; catalogue models carry their own.
@@ -115,7 +78,7 @@ def description(name: str) -> str:
         return DESCRIPTIONS[name]
     if name in catalogue():
         return catalogue()[name].description
-    target = models._targets.get(name)
+    target = models.target(name)
     if isinstance(target, str):
         return f"plugin {target}"
     return ((getattr(target, "__doc__", None) or "").strip().splitlines() or [""])[0]
@@ -227,11 +190,9 @@ def check_spec(spec: str) -> None:
 
 def _unknown(spec: str) -> IfirError:
     name = spec.partition(":")[0]
-    close = difflib.get_close_matches(name, models.names(), n=3)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return IfirError(
         f"Unknown model '{spec}': not a registered name ({', '.join(models.names())}), a module:attr, "
-        f"an existing path or a hub id (org/name).{hint}"
+        f"an existing path or a hub id (org/name).{models.suggest(name)}"
     )
 
 
