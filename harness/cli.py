@@ -18,6 +18,7 @@ from harness.console import console, error, out, quiet_libraries, say, warning
 quiet_libraries()  # before anything imports transformers or tqdm
 
 from harness.errors import IfirError  # noqa: E402
+from harness.registry import Registry  # noqa: E402
 from harness.results import display_name  # noqa: E402
 
 
@@ -499,19 +500,24 @@ def export(task, directory, split):
     say(f"wrote {out}; run it with: ifir-bench run --model ... --tasks {out}")
 
 
-def _add_optional_commands() -> None:
-    """Subcommands owned by the other packages, added when importable."""
-    import importlib
+COMMANDS: Registry[click.Command] = Registry("command", "ifir_bench.commands")
+"""Subcommands owned by the other packages (and plugins); declared as entry points in pyproject.toml
+and kept here for installs made before that."""
+COMMANDS.register("train-dualview", "dualview_trainer.cli:train_dualview")
+COMMANDS.register("experiment", "dualview_trainer.cli:experiment")
+COMMANDS.register("leaderboard", "leaderboard.cli:leaderboard")
 
-    for target in ("dualview_trainer.cli:train_dualview", "dualview_trainer.cli:experiment", "leaderboard.cli:leaderboard"):
-        module, _, attr = target.partition(":")
+
+def _add_optional_commands() -> None:
+    """Add each registered subcommand whose package imports (the trainer's needs its extra)."""
+    for name in COMMANDS:
         try:
-            command = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
+            command = COMMANDS.get(name)
+        except (ImportError, AttributeError, IfirError):
             if os.environ.get("IFIR_BENCH_DEBUG"):
                 raise
             continue
-        main.add_command(command)
+        main.add_command(command, name)
 
 
 _add_optional_commands()

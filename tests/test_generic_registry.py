@@ -1,16 +1,21 @@
 """The one registry (harness.registry): duplicates refused, `module:attr` imported only on `get`,
-entry points read once and never replacing a built-in, near-match suggestions."""
+entry points read once and never replacing a built-in, near-match suggestions; and pyproject.toml's
+entry points agree with the built-ins kept in code."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import sys
+import tomllib
 from importlib.metadata import EntryPoint
+from pathlib import Path
 
 import pytest
 
 from harness.errors import IfirError
 from harness.registry import Registry
+
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 
 def test_a_name_is_registered_once_and_the_error_names_both():
@@ -82,3 +87,24 @@ def test_an_unknown_name_suggests_the_nearest():
         reg.get("zzz")
     assert "Did you mean" not in str(e.value)
 
+
+def test_pyproject_entry_points_are_the_built_ins_in_code(monkeypatch):
+    """An editable install made before the entry points were declared still has them; one made after
+    declares each twice (code and metadata), which must read as one registration."""
+    from harness.cli import COMMANDS
+    from harness.models.registry import BUILTIN
+
+    declared = tomllib.loads(PYPROJECT.read_text())["project"]["entry-points"]
+    assert declared["ifir_bench.models"] == {k: v for k, v in BUILTIN.items() if v.startswith("baselines.")}
+    commands = declared["ifir_bench.commands"]
+    assert set(commands) == {"train-dualview", "experiment", "leaderboard"}
+    assert commands == {name: COMMANDS.target(name) for name in commands}
+
+    # an install that declares them (and a plugin beside them): each is read as the built-in it repeats
+    group = "ifir_bench.commands"
+    installed = [EntryPoint(n, v, group) for n, v in commands.items()] + [EntryPoint("mine", "harness.cli:main", group)]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: installed)
+    reg = Registry("command", group)
+    for name in COMMANDS:
+        reg.register(name, COMMANDS.target(name))
+    assert list(reg) == ["train-dualview", "experiment", "leaderboard", "mine"]
