@@ -70,7 +70,7 @@ class TaskSpec:
             revision = revision_of_snapshot(folder)
         else:
             revision = f"local-copy-of:{self.path}@{self.revision or 'main'}"
-        task = LAYOUTS[self.layout](
+        task = LAYOUTS.get(self.layout)(
             str(folder), name=self.name, split=split or self.split, measures=measures or self.measures, **self.options
         )
         task.source, task.revision = self.path, revision
@@ -322,7 +322,7 @@ def load_task(name: str, *, split: str | None = None, measures: list[str] | None
         repo_id, _, revision = name.partition("@")
         folder = snapshot(repo_id, revision or None, repo_type="dataset", advice=export_advice(name))
         layout = detect_layout(folder)
-        task = LAYOUTS[layout](folder, name=repo_id.split("/")[-1], split=split or "test", measures=None)
+        task = LAYOUTS.get(layout)(folder, name=repo_id.split("/")[-1], split=split or "test", measures=None)
         task.source, task.revision = repo_id, revision_of_snapshot(folder)
     else:
         raise _not_a_task(name)

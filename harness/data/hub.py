@@ -21,10 +21,12 @@ exercise them offline. Layouts:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.data.local import FOLLOWIR_MEASURES, RETRIEVAL_MEASURES, bad_id, check_references, expand_candidates, is_trec_id
 from harness.errors import IfirError
+from harness.registry import Registry
 from harness.types import CHANGED, OG, Document, Qrels, Query, Task
 
 
@@ -175,4 +177,9 @@ def _finish(name, folder, split, corpus, queries, qrels, measures, candidates, c
     return task
 
 
-LAYOUTS = {"mteb": load_mteb, "followir-v1": load_followir_v1, "nanobeir": load_nanobeir, "bright": load_bright}
+LAYOUTS: Registry[Callable[..., Task]] = Registry("layout")
+"""The readers by the layout name a `TaskSpec` records."""
+LAYOUTS.register("mteb", load_mteb)
+LAYOUTS.register("followir-v1", load_followir_v1)
+LAYOUTS.register("nanobeir", load_nanobeir)
+LAYOUTS.register("bright", load_bright)
