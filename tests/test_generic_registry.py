@@ -108,3 +108,11 @@ def test_pyproject_entry_points_are_the_built_ins_in_code(monkeypatch):
     for name in COMMANDS:
         reg.register(name, COMMANDS.target(name))
     assert list(reg) == ["train-dualview", "experiment", "leaderboard", "mine"]
+
+
+def test_an_unknown_scorer_suggests_the_nearest():
+    from harness.metrics.family import scorer_named
+
+    with pytest.raises(IfirError, match=r"Task 't': unknown scorer 'nevr' \(known: instructir, nevir, ifir, probe\)\. "
+                                        r"Did you mean 'nevir'\?"):
+        scorer_named("nevr", "Task 't'")

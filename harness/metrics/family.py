@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from harness.errors import IfirError
 from harness.metrics.standard import evaluate_measures
+from harness.registry import Registry
 from harness.types import Run, Task
 
 ROBUSTNESS = "Robustness@10"
@@ -141,15 +142,19 @@ INSTRUCTIR = Scorer("instructir", ROBUSTNESS, _instructir)
 NEVIR = Scorer("nevir", PAIRED_ACCURACY, _nevir)
 IFIR = Scorer("ifir", None, _ifir)  # the levels rank nothing
 PROBE = Scorer("probe", DIRECTION, _probe)
-SCORERS: dict[str, Scorer] = {s.name: s for s in (INSTRUCTIR, NEVIR, IFIR, PROBE)}
+SCORERS: Registry[Scorer] = Registry("scorer")
 """Every scorer by the name a task (and its result's identity, and an `ifir_task.json`) records."""
+SCORERS.register(INSTRUCTIR.name, INSTRUCTIR)
+SCORERS.register(NEVIR.name, NEVIR)
+SCORERS.register(IFIR.name, IFIR)
+SCORERS.register(PROBE.name, PROBE)
 
 
 def scorer_named(name: str, where: str) -> Scorer:
     """The scorer called `name`; an error naming `where` (a task or file) when there is none."""
     if name not in SCORERS:
-        raise IfirError(f"{where}: unknown scorer '{name}' (known: {', '.join(SCORERS)}).")
-    return SCORERS[name]
+        raise IfirError(f"{where}: unknown scorer '{name}' (known: {', '.join(SCORERS)}).{SCORERS.suggest(name)}")
+    return SCORERS.get(name)
 
 
 def family_scores(task: Task, run: Run, per_query: dict) -> tuple[dict, dict]:
