@@ -18,7 +18,7 @@ from harness.console import console, error, out, quiet_libraries, say, warning
 quiet_libraries()  # before anything imports transformers or tqdm
 
 from harness.errors import IfirError  # noqa: E402
-from harness.registry import Registry  # noqa: E402
+from harness.registry import Registry, import_target  # noqa: E402
 from harness.results import display_name  # noqa: E402
 
 
@@ -509,10 +509,15 @@ COMMANDS.register("leaderboard", "leaderboard.cli:leaderboard")
 
 
 def _add_optional_commands() -> None:
-    """Add each registered subcommand whose package imports (the trainer's needs its extra)."""
-    for name in COMMANDS:
+    """Add each registered subcommand whose package imports (the trainer's needs its extra). A
+    plugin that claims a built-in's name is refused with one warning line; the built-in stays."""
+    names = list(COMMANDS)
+    for message in COMMANDS.clashes.values():
+        warning(f"{message} The built-in command is kept.")
+    for name in names:
         try:
-            command = COMMANDS.get(name)
+            target = COMMANDS.target(name)
+            command = import_target(target) if isinstance(target, str) else target
         except (ImportError, AttributeError, IfirError):
             if os.environ.get("IFIR_BENCH_DEBUG"):
                 raise

@@ -50,6 +50,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self.group = group
         self._targets: dict[str, T | str] = {}
+        self.clashes: dict[str, str] = {}
         self._entry_points_read = group is None
 
     def register(self, name: str, target: T | str) -> None:
@@ -64,7 +65,9 @@ class Registry(Generic[T]):
 
     def _read_entry_points(self) -> None:
         """Add the group's entry points, once. One that repeats a registration's own target is that
-        registration (an install declares the built-ins too); any other clash names both."""
+        registration (an install declares the built-ins too); any other clash is refused and kept in
+        `clashes` (the name -> the message naming both): asking for that name is then an error, and
+        every other name still works."""
         if self._entry_points_read:
             return
         self._entry_points_read = True
@@ -72,8 +75,9 @@ class Registry(Generic[T]):
             if ep.name not in self._targets:
                 self._targets[ep.name] = ep.value
             elif _as_target(self._targets[ep.name]) != ep.value:
-                raise IfirError(f"Entry point '{ep.name} = {ep.value}' in group {self.group} clashes with the "
-                                f"{self.kind} '{ep.name}' already registered as {_as_target(self._targets[ep.name])}.")
+                self.clashes[ep.name] = (f"Entry point '{ep.name} = {ep.value}' in group {self.group} clashes with the "
+                                         f"{self.kind} '{ep.name}' already registered as "
+                                         f"{_as_target(self._targets[ep.name])}: rename the plugin's entry point.")
 
     def target(self, name: str) -> T | str | None:
         """What `name` was registered with, not imported: an object, a `"module:attr"` string, or None."""
@@ -83,6 +87,8 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         """The object called `name`, importing it when registered as `"module:attr"`."""
         target = self.target(name)
+        if name in self.clashes:
+            raise IfirError(self.clashes[name])
         if target is None:
             raise IfirError(f"Unknown {self.kind} '{name}' (known: {', '.join(self)}).{self.suggest(name)}")
         return import_target(target) if isinstance(target, str) else target

@@ -67,13 +67,35 @@ def test_entry_points_are_read_once_and_add_plugins_after_the_built_ins(monkeypa
 
 
 def test_an_entry_point_never_replaces_a_built_in(monkeypatch):
+    """A plugin claiming a built-in's name is refused: asking for that name names both; every other
+    name, the plugin's others included, still works."""
     monkeypatch.setattr(importlib.metadata, "entry_points",
-                        lambda group: [EntryPoint("bm25", "my_plugin:BetterBM25", group)])
+                        lambda group: [EntryPoint("bm25", "my_plugin:BetterBM25", group),
+                                       EntryPoint("where", "harness.errors:where", group)])
     reg = Registry("model", "ifir_bench.models")
     reg.register("bm25", "baselines.bm25:BM25")
+    assert reg.names() == ["bm25", "where"] and reg.get("where")("f.txt", 3) == "f.txt:3"
     with pytest.raises(IfirError, match=r"Entry point 'bm25 = my_plugin:BetterBM25' in group ifir_bench.models "
                                         r"clashes with the model 'bm25' already registered as baselines.bm25:BM25"):
-        reg.names()
+        reg.get("bm25")
+
+
+def test_a_plugin_command_that_clashes_is_one_warning_and_the_cli_still_starts(monkeypatch):
+    import subprocess
+    import sys
+
+    code = ("import importlib.metadata as m\n"
+            "from importlib.metadata import EntryPoint\n"
+            "real = m.entry_points\n"
+            "m.entry_points = lambda group=None, **k: [EntryPoint('leaderboard', 'my_plugin:board', group)] "
+            "if group == 'ifir_bench.commands' else real(group=group, **k)\n"
+            "from harness.cli import main\n"
+            "print(sorted(main.commands))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "leaderboard" in res.stdout and "Traceback" not in res.stderr
+    assert "clashes with the command 'leaderboard'" in " ".join(res.stderr.split())
+    assert "The built-in command is kept." in " ".join(res.stderr.split())
 
 
 def test_an_unknown_name_suggests_the_nearest():
