@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+from harness.devices import one_device
 from harness.errors import IfirError
 from harness.models.locate import locate_model
 from harness.models.protocols import ModelMeta, query_texts
@@ -52,7 +53,7 @@ class CrossEncoderReranker:
 
         try:
             with load_reports() as reports:
-                self.model = CrossEncoder(folder, device=device)
+                self.model = CrossEncoder(folder, device=one_device(device, "cross-encoder"))
         except (OSError, ValueError, SafetensorError) as e:
             raise IfirError(f"Could not load a cross-encoder from '{path_or_hub_id}': {e}") from None
         if any("newly initialized" in r for r in reports):

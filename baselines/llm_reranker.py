@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.devices import one_device
 from harness.errors import IfirError
 from harness.models.locate import locate_model
 from harness.models.protocols import ModelMeta, join_query
@@ -183,9 +184,7 @@ class LLMReranker:
         from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
         model_id, options = parse_spec(arg)
-        if device and "," in device:
-            raise IfirError(f"llm-reranker runs on one device; got '{device}'.")
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = one_device(device, "llm-reranker")
         dtype_name = options.get("dtype") or ("float32" if self.device == "cpu" else "bfloat16")
         if dtype_name not in DTYPES:
             raise IfirError(f"Bad llm-reranker dtype '{dtype_name}': one of {', '.join(DTYPES)}.")

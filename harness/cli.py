@@ -17,6 +17,7 @@ from harness.console import console, error, out, quiet_libraries, say, warning
 
 quiet_libraries()  # before anything imports transformers or tqdm
 
+from harness.devices import check_device  # noqa: E402
 from harness.errors import IfirError  # noqa: E402
 from harness.registry import Registry, import_target  # noqa: E402
 from harness.results import display_name  # noqa: E402
@@ -104,30 +105,6 @@ def _results_table(results: list[dict], stacked: bool) -> Table:
     for row in rows:
         table.add_row(*row)
     return table
-
-
-def check_device(device: str | None) -> None:
-    """`--device` names devices this machine has: one line here instead of torch's traceback later."""
-    if not device:
-        return
-    import torch
-
-    for name in (d.strip() for d in device.split(",")):
-        kind, _, index = name.partition(":")
-        if kind == "cpu" and not index:
-            continue
-        if kind == "cuda":
-            if not torch.cuda.is_available():
-                why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA device is visible"
-                raise IfirError(f"--device {device}: {why} (torch {torch.__version__}); use --device cpu or leave it out.")
-            count = torch.cuda.device_count()
-            if index and not (index.isdigit() and int(index) < count):
-                raise IfirError(f"--device {device}: no device {name} here ({count} CUDA device(s): cuda:0 to cuda:{count - 1}).")
-        elif kind == "mps" and not index:
-            if not torch.backends.mps.is_available():
-                raise IfirError(f"--device {device}: Apple MPS is not available here; use --device cpu or leave it out.")
-        else:
-            raise IfirError(f"--device {device}: unknown device '{name}' (cpu, cuda, cuda:N, mps, or a comma-separated list).")
 
 
 def _check_template(ctx, param, value):

@@ -18,6 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from harness.cache import slug
+from harness.devices import default_device, device_names
 from harness.errors import IfirError
 from harness.fileio import atomic_write_json, atomic_write_text, read_json
 from harness.ranking import ranked
@@ -117,7 +118,7 @@ def device_description(device: str | None) -> str:
     """The hardware that ran the models: with no --device, sentence-transformers takes CUDA when present."""
     import torch
 
-    on_cuda = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+    on_cuda = any(d.startswith("cuda") for d in device_names(device) or [default_device()])
     if on_cuda and torch.cuda.is_available():
         return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"

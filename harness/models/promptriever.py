@@ -10,6 +10,7 @@ from typing import Literal
 
 import numpy as np
 
+from harness.devices import one_device
 from harness.errors import IfirError
 from harness.models.catalogue import CatalogueEntry
 from harness.models.locate import locate_model
@@ -57,7 +58,7 @@ class PromptrieverEncoder:
             from peft import PeftModel
         except ImportError:
             raise IfirError("Promptriever needs peft: pip install 'ifir-bench[peft]'.") from None
-        device = (device or "").split(",")[0] or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = one_device(device, "Promptriever")
         base = AutoModel.from_pretrained(base_path, dtype=getattr(torch, dtype) if dtype else None)
         self.model = PeftModel.from_pretrained(base, adapter_path).merge_and_unload().to(device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(base_path)
