@@ -250,8 +250,9 @@ class LLMReranker:
         head, tail = self.format.template.split("{document}")
         return head.format(**fields), self.meta.format_doc(document), tail.format(**fields)
 
-    def encode(self, pairs: Sequence[tuple[Query, Document]]) -> list[list[int]]:
-        """The token ids scored for each (query, document) pair."""
+    def token_ids(self, pairs: Sequence[tuple[Query, Document]]) -> list[list[int]]:
+        """The token ids scored for each (query, document) pair (named so that nothing takes this
+        reranker for an `Encoder`, whose protocol is an `encode` method)."""
         return self._token_ids([self._parts(q, d) for q, d in pairs])[0]
 
     def _token_ids(self, parts: Sequence[tuple[str, str, str]]) -> tuple[list[list[int]], int]:

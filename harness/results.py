@@ -81,19 +81,6 @@ def write_trec_run(path: Path, run: Run, tag: str) -> None:
     atomic_write_text(path, "".join(lines))
 
 
-def read_trec_run(path: Path) -> Run:
-    run: Run = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 6:
-                raise IfirError(f"{path}:{n}: a TREC run line has 6 columns (qid Q0 docid rank score tag).")
-            run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
-    return run
-
-
 def package_versions() -> dict[str, str]:
     out = {}
     for name in TRACKED_PACKAGES:

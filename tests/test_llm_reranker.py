@@ -166,7 +166,7 @@ def test_followir_prompt_is_the_cards_string(followir):
         "Document: Urban hives Honey bee colonies in city parks produced more honey.\n"
         'Relevant (only output one word, either "true" or "false"): [/INST] '
     )
-    ids = followir.encode([(QUERY, DOC)])[0]
+    ids = followir.token_ids([(QUERY, DOC)])[0]
     assert ids[:2] == [0, 0]  # the card's literal "<s>" after the BOS its tokenizer adds, as the card runs it
 
 
@@ -239,7 +239,7 @@ def test_followir_scores_are_the_cards_logits(followir, mistral_dir, sample):
 def test_batching_and_padding_change_no_score(mistral_dir, sample):
     """Prompts of different lengths in one left-padded batch score as they do alone."""
     pairs = pairs_of(sample)
-    lengths = {len(ids) for ids in load_model(f"llm-reranker:{mistral_dir}").encode(pairs)}
+    lengths = {len(ids) for ids in load_model(f"llm-reranker:{mistral_dir}").token_ids(pairs)}
     assert len(lengths) > 3
     one = load_model(f"llm-reranker:{mistral_dir}", batch_size=1).score(pairs, show_progress=False)
     many = load_model(f"llm-reranker:{mistral_dir}", batch_size=16).score(pairs[::-1], show_progress=False)[::-1]
@@ -286,7 +286,7 @@ def test_qwen3_ids_and_scores_follow_the_card(qwen3_dir, sample):
     from transformers import AutoTokenizer
 
     pairs = [(sample.queries["q01-changed"], sample.corpus[d]) for d in sample.candidates["q01-changed"]] + [(QUERY, DOC)]
-    lengths = [len(ids) for ids in load_model(f"llm-reranker:{qwen3_dir}").encode(pairs)]
+    lengths = [len(ids) for ids in load_model(f"llm-reranker:{qwen3_dir}").token_ids(pairs)]
     window = sorted(lengths)[1] - 3  # all but QUERY-DOC are cut
     qwen = load_model(f"llm-reranker:{qwen3_dir},max_length={window}", batch_size=4)
     tokenizer = AutoTokenizer.from_pretrained(qwen3_dir, padding_side="left")
@@ -295,7 +295,7 @@ def test_qwen3_ids_and_scores_follow_the_card(qwen3_dir, sample):
     texts = [f"<Instruct>: {q.instruction}\n<Query>: {q.text}\n<Document>: {qwen.meta.format_doc(d)}" for q, d in pairs]
     body = tokenizer(texts, padding=False, truncation="longest_first", return_attention_mask=False, max_length=window - len(prefix) - len(suffix))
     card_ids = [prefix + ids + suffix for ids in body["input_ids"]]
-    assert qwen.encode(pairs) == card_ids
+    assert qwen.token_ids(pairs) == card_ids
     assert [len(ids) == window for ids in card_ids] == [True] * (len(pairs) - 1) + [False]
 
     inputs = tokenizer.pad({"input_ids": card_ids}, padding=True, return_tensors="pt")
@@ -323,14 +323,14 @@ def test_monot5_scores_are_mtebs_first_decoder_step(t5_dir, sample):
     mteb = torch.nn.functional.log_softmax(two.float(), dim=1)[:, 1].exp().tolist()
     scores = monot5.score(pairs, show_progress=False)
     assert torch.sigmoid(torch.tensor(scores)).tolist() == pytest.approx(mteb, abs=1e-5)
-    assert monot5.encode(pairs[:1])[0][-1] == vocab["</s>"]  # T5's EOS, as its tokenizer adds it
+    assert monot5.token_ids(pairs[:1])[0][-1] == vocab["</s>"]  # T5's EOS, as its tokenizer adds it
 
 
 def test_long_documents_are_cut_and_the_prompt_kept(mistral_dir):
     window = 150
     reranker = load_model(f"llm-reranker:{mistral_dir},max_length={window}")
     long_doc = replace(DOC, text=" ".join([DOC.text] * 20))
-    ids = reranker.encode([(QUERY, long_doc)])[0]
+    ids = reranker.token_ids([(QUERY, long_doc)])[0]
     assert len(ids) == window
     head, doc, tail = reranker.prompt(QUERY, DOC).partition(reranker.meta.format_doc(DOC))
     full_doc = reranker.meta.format_doc(long_doc)
@@ -343,7 +343,7 @@ def test_long_documents_are_cut_and_the_prompt_kept(mistral_dir):
     reranker.score([(QUERY, long_doc), (QUERY, DOC)], show_progress=False)
     assert reranker.timings["documents_truncated"] - before == 1
     with pytest.raises(IfirError, match="without its document, more than the window of 20"):
-        load_model(f"llm-reranker:{mistral_dir},max_length=20").encode([(QUERY, DOC)])
+        load_model(f"llm-reranker:{mistral_dir},max_length=20").token_ids([(QUERY, DOC)])
 
 
 def test_monot5_cut_keeps_relevant_and_eos(t5_dir):
@@ -351,7 +351,7 @@ def test_monot5_cut_keeps_relevant_and_eos(t5_dir):
     window = 120
     monot5 = load_model(f"llm-reranker:{t5_dir},max_length={window}")
     long_doc = replace(DOC, text=" ".join([DOC.text] * 30))
-    ids = monot5.encode([(QUERY, long_doc)])[0]
+    ids = monot5.token_ids([(QUERY, long_doc)])[0]
     text = monot5.tokenizer.decode(ids, skip_special_tokens=True)
     assert len(ids) == window and ids[-1] == monot5.tokenizer.eos_token_id
     assert text.startswith("Query: urban beekeeping impact on bees Documents about rural") and text.endswith(" Relevant:")
@@ -363,19 +363,19 @@ def test_followir_on_a_mistral_sentencepiece_tokenizer(mistral_sp_dir, sample):
     """Mistral's tokenizer layout: the card's "<s>" and the tokenizer's BOS, the card's scores, a cut document."""
     reranker = load_model(f"llm-reranker:{mistral_sp_dir}", batch_size=5)
     pairs = pairs_of(sample)
-    assert [ids[:3] for ids in reranker.encode(pairs[:2])] == [[1, 1, reranker.tokenizer.convert_tokens_to_ids("▁")]] * 2
+    assert [ids[:3] for ids in reranker.token_ids(pairs[:2])] == [[1, 1, reranker.tokenizer.convert_tokens_to_ids("▁")]] * 2
     card, _ = card_causal_probabilities(mistral_sp_dir, [reranker.prompt(q, d) for q, d in pairs], "true", "false")
     scores = reranker.score(pairs, show_progress=False)
     assert torch.sigmoid(torch.tensor(scores)).tolist() == pytest.approx(card, abs=1e-5)
-    window = len(reranker.encode([(QUERY, DOC)])[0]) + 25
+    window = len(reranker.token_ids([(QUERY, DOC)])[0]) + 25
     cut = load_model(f"llm-reranker:{mistral_sp_dir},max_length={window}")
-    ids = cut.encode([(QUERY, replace(DOC, text=" ".join([DOC.text] * 20)))])[0]
+    ids = cut.token_ids([(QUERY, replace(DOC, text=" ".join([DOC.text] * 20)))])[0]
     text = cut.tokenizer.decode(ids)
     assert len(ids) == window and text.startswith("<s><s> [INST] You are an expert Google searcher")
     assert "\nDocument: Urban hives Honey bee colonies in city parks" in text
     # The cut prompt ends in the same tokens as the uncut one (how a trailing "▁" decodes differs
     # between tokenizer versions, so the ids are compared, and the text as that version decodes it).
-    full = cut.encode([(QUERY, DOC)])[0]
+    full = cut.token_ids([(QUERY, DOC)])[0]
     full_text = cut.tokenizer.decode(full)
     tail = full_text[full_text.index('\nRelevant (only output one word, either "true" or "false"): [/INST]'):]
     assert text.endswith(tail) and ids[-12:] == full[-12:]
