@@ -37,6 +37,7 @@ from harness.errors import IfirError
 from harness.fileio import atomic_write_json, atomic_write_text, read_json, write_jsonl
 from harness.metrics.family import PROBE
 from harness.metrics.significance import compare, holm, seed_mean, seed_test
+from harness.record import TrainingCard
 
 from dualview_trainer.config import Config, load_config
 from dualview_trainer.pairing import ALL_MIXES, CONTRAST, SHUFFLED, records_needed
@@ -222,7 +223,7 @@ def run_experiment(opts: ExperimentOptions, *, log=print, llm=None) -> dict:
     runs = plan(opts, cfg.training.general_fraction)
     for b, s_, m in runs:  # before any work: a finished model is reused only if trained as this run asks
         card_file = model_dir(out, m, b, s_) / CARD
-        changed = config_changes(read_json(card_file).get("config", {}), cfg_for[m]) if card_file.is_file() else []
+        changed = config_changes(TrainingCard.read(card_file).config, cfg_for[m]) if card_file.is_file() else []
         if changed:
             raise IfirError(f"{card_file.parent}: trained with other settings than this run asks for ({'; '.join(changed)}); "
                             "its results would not be for these settings: use a new --out for this variant.")
@@ -299,23 +300,22 @@ def main_values(result: dict) -> dict[str, float]:
 
 def collect(results_root: Path, task_names: set[str]) -> tuple[dict[str, dict], dict[tuple, dict[str, dict]]]:
     """(base results by task, trained results by (budget, mix, seed) and task) from the result files."""
-    from harness.results import load_result
+    from harness.results import read_record
 
     base: dict[str, dict] = {}
     trained: dict[tuple, dict[str, dict]] = {}
     for path in sorted(Path(results_root).rglob("*.json")):
         try:
-            result = load_result(path)
+            record = read_record(path)
         except IfirError:
             continue
-        name = result["task"]["name"]
+        name = record.task["name"]
         if name not in task_names:
             continue
-        card = result["model"].get("extra", {}).get("training_card")
-        if card:
-            trained.setdefault((card["data"]["budget"], card["data"]["mix"], card["seed"]), {})[name] = result
+        if card := record.training_card:
+            trained.setdefault((card.budget, card.mix, card.seed), {})[name] = record.to_dict()
         else:
-            base[name] = result
+            base[name] = record.to_dict()
     return base, trained
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.errors import IfirError
 from harness.fileio import atomic_write_json
+from harness.record import TrainingCard
 
 from dualview_trainer.config import Config, load_config
 from dualview_trainer.contrast import ContrastSynthesizer
@@ -205,7 +206,7 @@ def make_card(cfg: Config, opts: JobOptions, base: dict, pool: Pool, accounting:
     prov = pool.synthesizer.provenance()
     ids = accounting["record_ids"]
     data = {k: v for k, v in accounting.items() if k != "record_ids"}
-    return {
+    return TrainingCard.from_dict({
         "schema_version": CARD_SCHEMA_VERSION,
         "base_model": base,
         "data": {
@@ -224,4 +225,4 @@ def make_card(cfg: Config, opts: JobOptions, base: dict, pool: Pool, accounting:
         "loss_curve": result["loss_curve"],
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": opts.command or "python: " + shlex.join(sys.argv),
-    }
+    }, path=Path(opts.out) / CARD).to_dict()

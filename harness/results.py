@@ -6,8 +6,6 @@ Everything downstream (tables, the leaderboard) is rebuilt from these files alon
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import os
 import platform
 import shlex
@@ -22,11 +20,9 @@ from harness.devices import default_device, device_names
 from harness.errors import IfirError
 from harness.fileio import atomic_write_json, atomic_write_text, read_json
 from harness.ranking import ranked
+from harness.record import ResultRecord
 from harness.types import Run
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 2 adds identity, identity_hash, variant, phase seconds and throughput
-REQUIRED = ("schema_version", "task", "model", "metrics", "per_query", "provenance")
 TRACKED_PACKAGES = ("ifir-bench", "torch", "sentence-transformers", "transformers", "ir-measures", "datasets", "pyserini")
 
 
@@ -134,50 +130,16 @@ def save_result(path: Path, result: dict, run: Run) -> Path:
     return path
 
 
-def load_result(path: Path) -> dict:
-    """A result file, checked: clear errors for truncated JSON, another schema, missing fields."""
+def read_record(path: Path) -> ResultRecord:
+    """A result file as a checked record: clear errors for truncated JSON, another schema, missing
+    or mistyped fields and numbers that cannot be scores (`ResultRecord.from_dict`)."""
     path = Path(path)
-    data = read_json(path, hint="; the file may be truncated")
-    if not isinstance(data, dict):
-        raise IfirError(f"{path}: a result file holds a JSON object.")
-    if data.get("schema_version") not in READABLE_VERSIONS:
-        versions = ", ".join(map(str, READABLE_VERSIONS))
-        raise IfirError(f"{path}: schema_version {data.get('schema_version')!r}, this ifir-bench reads {versions}.")
-    missing = [k for k in REQUIRED if k not in data]
-    if missing:
-        raise IfirError(f"{path}: missing field(s) {', '.join(missing)}.")
-    for part, keys in (("task", ("name", "kind")), ("model", ("name", "revision"))):
-        if not isinstance(data[part], dict) or any(k not in data[part] for k in keys):
-            raise IfirError(f"{path}: '{part}' needs {', '.join(keys)}.")
-    if not isinstance(data["metrics"], dict):
-        raise IfirError(f"{path}: 'metrics' is not an object.")
-    for part, name, value in _metric_values(data["metrics"]):
-        problem = metric_problem(name, value)
-        if problem:
-            raise IfirError(f"{path}: metric '{part}{name}' is {problem}.")
-    return data
+    return ResultRecord.from_dict(read_json(path, hint="; the file may be truncated"), path=path)
 
 
-def _metric_values(metrics: dict):
-    """(part, measure name, value) of every metric: part is "og/" or "changed/" for FollowIR's
-    figures against each qrels, else ""."""
-    for name, value in metrics.items():
-        if name in ("og", "changed") and isinstance(value, dict):
-            yield from ((f"{name}/", n, v) for n, v in value.items())
-        else:
-            yield "", name, value
-
-
-def metric_problem(name: str, value) -> str | None:
-    """Why `value` cannot be the value of measure `name` (None when it can): it is a finite number
-    (not a string, a boolean or NaN), in [-1, 1] for p-MRR, at least 0 for counts (ir_measures'
-    NumRet, NumRel, ...), in [0, 1] for every other measure."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return f"{json.dumps(value)}, not a finite number"
-    low, high = (-1, 1) if name == "p-MRR" else (0, math.inf) if name.startswith("Num") else (0, 1)
-    if not low <= value <= high:
-        return f"{value}, outside [{low}, {high}]" if high < math.inf else f"{value}, below {low}"
-    return None
+def load_result(path: Path) -> dict:
+    """A result file, checked (`read_record`), as the dict it holds."""
+    return read_record(path).to_dict()
 
 
 def find_results(root: Path) -> list[Path]:

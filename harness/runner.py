@@ -21,7 +21,8 @@ from harness.models.protocols import Encoder, ModelMeta, identity_hash
 from harness.paraphrases import load_paraphrases, summarize, with_paraphrase
 from harness.pipeline import Pipeline
 from harness.ranking import TIE_RULE
-from harness.results import SCHEMA_VERSION, load_result, provenance, result_path, save_result
+from harness.record import SCHEMA_VERSION
+from harness.results import load_result, provenance, result_path, save_result
 from harness.search import DEFAULT_TOP_K, RunOptions, TimedEncoder, as_searcher, produce_run
 from harness.types import Run, Task
 

@@ -13,10 +13,12 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from harness.errors import IfirError
 from harness.families import FAMILIES
+from harness.record import TrainingCard
 from harness.results import load_result, run_path
 from leaderboard.public import scrub_record
 
@@ -107,11 +109,10 @@ class Entry:
     def command(self) -> str:
         return str(self.data["provenance"].get("command") or "")
 
-    @property
-    def card(self) -> dict | None:
-        extra = self.data["model"].get("extra")
-        card = extra.get("training_card") if isinstance(extra, dict) else None
-        return card if isinstance(card, dict) else None
+    @cached_property
+    def card(self) -> TrainingCard | None:
+        card = (self.data["model"].get("extra") or {}).get("training_card")
+        return None if card is None else TrainingCard.from_dict(card, path=self.rel, where="model.extra.training_card.")
 
     @property
     def setup(self) -> dict:
@@ -120,11 +121,11 @@ class Entry:
         identity, which records it for full retrieval only: one run's reranking and retrieval
         tasks stay in one row."""
         identity = self.data.get("identity")
-        if not isinstance(identity, dict):
+        if identity is None:
             return {}
         setup = {k: v for k, v in flatten(identity).items() if not _task_side(k) and k != "top_k"}
         variant = self.data.get("variant")
-        if isinstance(variant, dict):
+        if variant is not None:
             setup.update({k: variant[k] for k in RUN_SETTINGS if k in variant})
         return setup
 
@@ -192,8 +193,8 @@ class Instance:
         return None
 
     @property
-    def seed(self):
-        return (self.card or {}).get("seed")
+    def seed(self) -> int | None:
+        return self.card.seed if self.card else None
 
 
 @dataclass
@@ -208,26 +209,24 @@ class Row:
         return self.instances[0]
 
     @property
-    def card(self) -> dict | None:
+    def card(self) -> TrainingCard | None:
         return self.first.card
 
     @property
     def data(self) -> dict:
-        card = self.card or {}
-        return card.get("data") if isinstance(card.get("data"), dict) else {}
+        return self.card.data if self.card else {}
 
     @property
     def base(self) -> tuple[str, str] | None:
-        base = (self.card or {}).get("base_model")
-        return (str(base.get("name", "?")), str(base.get("revision", "?"))) if isinstance(base, dict) else None
+        return self.card.base if self.card else None
 
     @property
     def mix(self) -> str:
-        return str(self.data.get("mix", "")) if self.card else ""
+        return self.card.mix if self.card else ""
 
     @property
-    def budget(self):
-        return self.data.get("budget") if self.card else None
+    def budget(self) -> int | None:
+        return self.card.budget if self.card else None
 
     @property
     def seeds(self) -> list:
@@ -356,32 +355,12 @@ def load_entries(root: Path) -> tuple[list[Entry], list[str]]:
         rel = path.relative_to(root).as_posix()
         try:
             data = load_result(path)
-            _check_shape(path, data)
         except IfirError as e:
             message = str(e).replace(str(path), rel).replace(str(path.resolve()), rel).removeprefix(rel + ": ")
             warnings.append(f"skipped {rel}: {message}")
             continue
         entries.append(Entry(path, rel, scrub_record(data, public_root)))
     return entries, warnings
-
-
-def _check_shape(path: Path, data: dict) -> None:
-    """The fields the leaderboard reads have the types it expects; anything else skips the file."""
-    for part in ("per_query", "provenance"):  # metrics: load_result
-        if not isinstance(data[part], dict):
-            raise IfirError(f"{path}: '{part}' is not an object.")
-    for part, key in (("model", "name"), ("task", "name"), ("task", "kind")):
-        value = data[part][key]
-        if not isinstance(value, str) or not value:
-            raise IfirError(f"{path}: '{part}.{key}' is {json.dumps(value)}, not a name (a non-empty string).")
-    if not isinstance(data["model"]["revision"], (str, int)) or isinstance(data["model"]["revision"], bool):
-        raise IfirError(f"{path}: 'model.revision' is {json.dumps(data['model']['revision'])}, not a revision string.")
-    measures = data["task"].get("measures", [])
-    if not (isinstance(measures, list) and all(isinstance(m, str) for m in measures)):
-        raise IfirError(f"{path}: 'task.measures' is not a list of measure names.")
-    extra = data["model"].get("extra")
-    if extra is not None and not isinstance(extra, dict):
-        raise IfirError(f"{path}: 'model.extra' is not an object.")
 
 
 def task_family(record: dict) -> str:
@@ -410,8 +389,7 @@ def task_info(record: dict, entries: list[Entry]) -> TaskInfo:
     if _pmrr_layout(record, entries):
         columns = [Column(name, kind, PMRR)] + [Column(name, kind, m, part) for part in ("og", "changed") for m in measures]
     else:
-        main = record.get("main_measure") if isinstance(record.get("main_measure"), str) else None
-        main = main or (measures or ["nDCG@10"])[0]
+        main = record.get("main_measure") or (measures or ["nDCG@10"])[0]
         # sub-scores of the main measure (IFIR: nDCG@20/level-1 ...) follow it
         subs = sorted({k for e in entries for k, v in e.data["metrics"].items() if k.startswith(main + "/") and is_number(v)})
         columns = [Column(name, kind, m) for m in (main, *subs)]
@@ -485,13 +463,9 @@ def _recipe(instance: Instance) -> tuple[tuple, dict]:
     card = instance.card
     if card is None:
         return ("model", instance.name, instance.revision), dict(instance.setup)
-    base = card.get("base_model") if isinstance(card.get("base_model"), dict) else {}
-    data = card.get("data") if isinstance(card.get("data"), dict) else {}
     settings = {k: _anonymous(v, instance) for k, v in instance.setup.items() if not INSTANCE_KEYS & set(k.split("."))}
-    config = card.get("config") if isinstance(card.get("config"), dict) else {}
-    settings.update({f"config.{k}": v for k, v in flatten(config).items() if not INSTANCE_KEYS & set(k.split("."))})
-    key = ("trained", str(base.get("name", "?")), str(base.get("revision", "?")), str(data.get("source", "")),
-           json.dumps(data.get("budget"), default=str), str(data.get("mix", "")))
+    settings.update({f"config.{k}": v for k, v in flatten(card.config).items() if not INSTANCE_KEYS & set(k.split("."))})
+    key = ("trained", *card.base, card.source, json.dumps(card.budget, default=str), card.mix)
     return key, settings
 
 

@@ -241,7 +241,7 @@ class Page:
         lines = [f"{column.task} {column.label}"]
         if len(found) > 1:
             lines[0] += f": mean of {len(found)} seeds, sd {fmt_sd(sd, measure)[1:]}"
-            lines += [f"seed {(e.card or {}).get('seed', '?')}: {fmt(v, measure)} from {e.rel}" for v, e in found]
+            lines += [f"seed {e.card.seed if e.card else '?'}: {fmt(v, measure)} from {e.rel}" for v, e in found]
         else:
             lines += [f"from {found[0][1].rel}", f"command: {found[0][1].command}", f"created: {found[0][1].created_at}"]
         if column.source == "paraphrases":
@@ -366,7 +366,7 @@ class Page:
                         if t:
                             cell.update(delta=fmt(t["diff"], c.measure, diff=True), p=fmt_p(t["p"]), sig=t["sig"], n=t["n"])
                     cells.append(cell)
-                cards = [inst.card or {} for inst in r.instances]
+                cards = [inst.card.to_dict() if inst.card else {} for inst in r.instances]
                 rows.append({"i": i, "row": r, "cells": cells, "base": i == base_i, "ref": i == ref,
                              "mix": r.mix or ("(untrained base)" if i == base_i else ""),
                              "n_examples": _agg([(c.get("data") or {}).get("n_examples") for c in cards]) if r.card else "",

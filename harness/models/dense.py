@@ -20,6 +20,7 @@ from harness.fileio import atomic_write_json, read_json
 from harness.models import catalogue
 from harness.models.locate import locate_model, path_fingerprint, wheel_model_folder
 from harness.models.protocols import DEFAULT_QUERY_TEMPLATE, ModelMeta
+from harness.record import TrainingCard
 
 TRAINING_CARD = "training_card.json"
 BACKENDS = ("torch", "onnx", "openvino")
@@ -269,7 +270,7 @@ class SentenceTransformerEncoder:
 def _with_card(encoder: SentenceTransformerEncoder, folder: str) -> SentenceTransformerEncoder:
     card = Path(folder) / TRAINING_CARD
     if card.is_file():  # a model trained here: its card travels into every result file
-        encoder.meta.extra["training_card"] = read_json(card)
+        encoder.meta.extra["training_card"] = TrainingCard.read(card).to_dict()
     return encoder
 
 
