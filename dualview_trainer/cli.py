@@ -1,4 +1,4 @@
-"""`ifir-bench train-dualview`: a thin click shell over dualview_trainer.pipeline.run_job."""
+"""`ifir-bench train-dualview`: a thin click shell over dualview_trainer.job.run_job."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def train_dualview(source, out, budget, mix, config, seed, base_model, llm, llm_
     from harness.fileio import check_folder_option
     from harness.progress import console
 
-    from dualview_trainer.pipeline import JobOptions, run_job
+    from dualview_trainer.job import JobOptions, run_job
     from dualview_trainer.train import check_train_extra
 
     if stop_after != "synthesis":

@@ -41,7 +41,7 @@ from harness.record import TrainingCard
 
 from dualview_trainer.config import Config, load_config
 from dualview_trainer.pairing import ALL_MIXES, CONTRAST, SHUFFLED, records_needed
-from dualview_trainer.pipeline import CARD, JobOptions, Pool, synthesize_pool, train_from_pool
+from dualview_trainer.job import CARD, JobOptions, Pool, synthesize_pool, train_from_pool
 from dualview_trainer.split import DEV, TEST, check_disjoint
 
 PROBE_DEV, PROBE_TEST = "probe-dev", "probe-test"

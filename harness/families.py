@@ -9,7 +9,7 @@ to their family; `ifir-bench tasks` lists them; the `instruction-following` grou
 
 Adding a family is one `Family(...)` in `FAMILIES` below plus its `TaskSpec` entries in
 `harness.tasks.REGISTRY` (and, when its data has a hub layout no reader knows yet, a reader in
-`harness.data.hub`; when it has a measure of its own, a `Scorer` in `harness.metrics.family`).
+`harness.data.layouts`; when it has a measure of its own, a `Scorer` in `harness.metrics.family`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
-from harness.data.hub import LAYOUTS, _configs
+from harness.data.layouts import LAYOUTS, _configs
 from harness.data.local import EXPORT_META, load_local
 from harness.errors import IfirError
 from harness.families import FAMILIES, INSTRUCTION_FOLLOWING, family

@@ -293,7 +293,7 @@ def test_validation_filter_counts_and_logs_rejections(tmp_path):
 
 
 def test_everything_rejected_gives_a_clear_error(tmp_path):
-    from dualview_trainer.pipeline import JobOptions, run_job
+    from dualview_trainer.job import JobOptions, run_job
 
     src = tmp_path / "ex.jsonl"
     src.write_text("".join(json.dumps({"query": f"aspirin stroke q{i}", "instruction": f"Find documents about {i} things",

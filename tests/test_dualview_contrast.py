@@ -223,7 +223,7 @@ def test_the_mask_is_active_inside_trainer_train(shared_data, tmp_path, monkeypa
 
 
 def test_card_paths_are_relative(tmp_path, monkeypatch):
-    from dualview_trainer.pipeline import portable_path
+    from dualview_trainer.job import portable_path
 
     monkeypatch.chdir(tmp_path)
     assert portable_path("../shared/data/scifact") == "../shared/data/scifact"

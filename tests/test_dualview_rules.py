@@ -27,7 +27,7 @@ def scifact_examples(shared_data):
 @pytest.fixture(scope="module")
 def rules_records(shared_data, scifact_examples, tmp_path_factory):
     from dualview_trainer.config import load_config
-    from dualview_trainer.pipeline import JobOptions, build_synthesizer
+    from dualview_trainer.job import JobOptions, build_synthesizer
     from dualview_trainer.synthesis import synthesize
 
     cfg = load_config("cpu")

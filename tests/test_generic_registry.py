@@ -20,10 +20,10 @@ PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 def test_a_name_is_registered_once_and_the_error_names_both():
     reg = Registry("layout")
-    reg.register("mteb", "harness.data.hub:load_mteb")
-    with pytest.raises(ValueError, match=r"layout 'mteb' is already registered as harness.data.hub:load_mteb; "
-                                         r"not replacing it with harness.data.hub:load_bright"):
-        reg.register("mteb", "harness.data.hub:load_bright")
+    reg.register("mteb", "harness.data.layouts:load_mteb")
+    with pytest.raises(ValueError, match=r"layout 'mteb' is already registered as harness.data.layouts:load_mteb; "
+                                         r"not replacing it with harness.data.layouts:load_bright"):
+        reg.register("mteb", "harness.data.layouts:load_bright")
     assert reg.names() == ["mteb"]
 
 
@@ -101,7 +101,7 @@ def test_a_plugin_command_that_clashes_is_one_warning_and_the_cli_still_starts(m
 def test_an_unknown_name_suggests_the_nearest():
     reg = Registry("layout")
     for name in ("mteb", "followir-v1", "nanobeir", "bright"):
-        reg.register(name, "harness.data.hub:load_" + name.replace("-", "_"))
+        reg.register(name, "harness.data.layouts:load_" + name.replace("-", "_"))
     with pytest.raises(IfirError, match=r"Unknown layout 'folowir-v1' \(known: mteb, followir-v1, nanobeir, bright\)\. "
                                         r"Did you mean 'followir-v1'\?"):
         reg.get("folowir-v1")
