@@ -423,7 +423,7 @@ def reproduce(everything, only, data_dir, output, cache_dir, overwrite, page, co
     from rich.table import Table
 
     from harness.fileio import atomic_write_text
-    from harness.reproduce import CONDITIONS_FILE, _shown, load_conditions, page as render_page, run_condition, selected, shown_diff
+    from harness.reproduce import CONDITIONS_FILE, load_conditions, page as render_page, run_condition, selected, shown, shown_diff
 
     conditions = load_conditions(conditions_file or CONDITIONS_FILE)
     chosen = selected(conditions, everything=everything, only=[i.strip() for i in (only or "").split(",") if i.strip()])
@@ -437,12 +437,11 @@ def reproduce(everything, only, data_dir, output, cache_dir, overwrite, page, co
     for o in outcomes.values():
         for k in o.checks:
             status = {"ok": "ok", "off": f"off by {shown_diff(k)}", "not run": "not run (below)"}[k.status]
-            table.add_row(o.condition.id, k.measure, _shown(k.measure, k.expected), _shown(k.measure, k.got), status)
+            table.add_row(o.condition.id, k.measure, shown(k.measure, k.expected), shown(k.measure, k.got), status)
     out.print(table)
     for o in outcomes.values():  # the reasons in full, one line each (a table cell would wrap them)
-        missing = [k for k in o.checks if k.status == "not run"]
-        if missing:
-            say(f"{o.condition.id}: not run: {o.note if len(missing) == len(o.checks) else missing[0].note}")
+        if o.reason:
+            say(f"{o.condition.id}: not run: {o.reason}")
     checks = [k for o in outcomes.values() for k in o.checks]
     counts = {s: sum(k.status == s for k in checks) for s in ("ok", "off", "not run")}
     say(f"{counts['ok']} ok, {counts['off']} off, {counts['not run']} not run ({len(outcomes)} conditions)")

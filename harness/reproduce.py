@@ -68,6 +68,15 @@ class Outcome:
     checks: list[Check] = field(default_factory=list)
     note: str = ""  # why it was not run, or where its result is
 
+    @property
+    def reason(self) -> str | None:
+        """Why some of its figures were not checked (None when all were): the condition's note when
+        none ran, else the first missing figure's."""
+        missing = [k for k in self.checks if k.status == "not run"]
+        if not missing:
+            return None
+        return self.note if len(missing) == len(self.checks) and self.note else missing[0].note
+
 
 def load_conditions(path: Path = CONDITIONS_FILE) -> list[Condition]:
     """The conditions of `path`, each checked; an error names the file and the condition."""
@@ -124,9 +133,11 @@ def figure(metrics: dict, measure: str) -> float | None:
 
 def check(condition: Condition, metrics: dict) -> list[Check]:
     """Each expected figure of `condition` against a result's `metrics`. Pure."""
-    return [Check(condition.id, m, v, figure(metrics, m), condition.tolerance_for(m),
-                  "" if figure(metrics, m) is not None else "the result has no such figure")
-            for m, v in condition.expected.items()]
+    checks = []
+    for m, v in condition.expected.items():
+        got = figure(metrics, m)
+        checks.append(Check(condition.id, m, v, got, condition.tolerance_for(m), "" if got is not None else "the result has no such figure"))
+    return checks
 
 
 def task_source(condition: Condition, data: Path | None) -> tuple[str | None, str]:
@@ -174,7 +185,7 @@ def run_condition(condition: Condition, *, data: Path | None, output: Path, cach
     return Outcome(condition, check(condition, result["metrics"]), f"{status}: {path}")
 
 
-def _shown(measure: str, value: float | None) -> str:
+def shown(measure: str, value: float | None) -> str:
     if value is None:
         return ""
     return f"{100 * value:+.2f}" if measure.endswith("p-MRR") else f"{value:.4f}"
@@ -202,12 +213,12 @@ def page(conditions: list[Condition], outcomes: dict[str, Outcome], *, stamp: st
         outcome = outcomes.get(c.id)
         checks = outcome.checks if outcome else check(c, {})
         for k in checks:
-            lines.append(f"| {c.id} | {c.kind} | {c.model} | {c.task or c.local} | {k.measure} | {_shown(k.measure, k.expected)} "
-                         f"| {_shown(k.measure, k.got)} | {shown_diff(k)} | {k.status if outcome else 'not run'} |")
+            lines.append(f"| {c.id} | {c.kind} | {c.model} | {c.task or c.local} | {k.measure} | {shown(k.measure, k.expected)} "
+                         f"| {shown(k.measure, k.got)} | {shown_diff(k)} | {k.status if outcome else 'not run'} |")
         if outcome is None:
             reasons.append(f"- `{c.id}`: not selected in this run.")
-        elif any(k.status == "not run" for k in checks):
-            reasons.append(f"- `{c.id}`: {outcome.note or next(k.note for k in checks if k.status == 'not run')}")
+        elif outcome.reason:
+            reasons.append(f"- `{c.id}`: {outcome.reason}")
     if reasons:
         lines += ["", "Not run where this page was generated:", "", *reasons]
     lines += ["", "Sources:", ""] + [f"- `{c.id}` ({c.cost}): {c.source}" for c in conditions]

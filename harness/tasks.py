@@ -53,15 +53,19 @@ class TaskSpec:
         family(self.family, f"task '{self.name}'")  # declared families only
 
     @property
+    def _scorer(self):
+        """The family's `Scorer`, when this task uses it."""
+        return FAMILIES[self.family].scorer if self.family_scorer else None
+
+    @property
     def scorer(self) -> str | None:
         """The name of the family's scorer, when this task uses it."""
-        return FAMILIES[self.family].scorer_name if self.family_scorer else None
+        return self._scorer.name if self._scorer else None
 
     @property
     def main_score(self) -> str | None:
         """The main score when it is not the task kind's default (its own, else the family scorer's)."""
-        scorer = FAMILIES[self.family].scorer if self.family_scorer else None
-        return self.main or (scorer.main if scorer else None)
+        return self.main or (self._scorer.main if self._scorer else None)
 
     def load(self, folder: str | Path | None = None, *, split: str | None = None, measures: list[str] | None = None) -> Task:
         """Load from `folder` (a local copy in the repo's format) or from the pinned hub snapshot."""
