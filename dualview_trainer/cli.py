@@ -85,6 +85,23 @@ def _int_list(value: str, option: str) -> tuple[int, ...]:
     return out
 
 
+def _seeds(value: str) -> int | dict[int, int]:
+    """--seeds: one count (5) or a count per budget (256:5,512:3)."""
+    if ":" not in value:
+        return _int_list(value, "--seeds")[0] if value.strip().isdigit() else _bad_seeds(value)
+    out = {}
+    for part in value.split(","):
+        budget, _, n = part.partition(":")
+        if not (budget.strip().isdigit() and n.strip().isdigit()) or int(budget) in out:
+            _bad_seeds(value)
+        out[int(budget)] = int(n)
+    return out
+
+
+def _bad_seeds(value: str):
+    raise click.BadParameter(f"'{value}' is neither a seed count (5) nor BUDGET:N pairs (256:5,512:3).", param_hint="--seeds")
+
+
 @click.group("experiment")
 def experiment():
     """Experiments built from dual-view training runs."""
@@ -98,7 +115,8 @@ def _names(value: str) -> tuple[str, ...]:
 @click.option("--source", required=True, help="Training data: a BEIR directory (its train split), a JSONL of examples, or a hub dataset.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Experiment folder (pool, split, tasks, models, results, summary, site); re-running resumes it.")
 @click.option("--budgets", default="256", show_default=True, help="Comma-separated training budgets (examples per model).")
-@click.option("--seeds", type=int, default=5, show_default=True, help="Seeds 0..N-1 per (budget, mix).")
+@click.option("--seeds", default="5", show_default=True,
+              help="Seeds 0..N-1 per (budget, mix): N for every budget, or N per budget as BUDGET:N pairs (256:5,512:3).")
 @click.option("--mixes", default=",".join(ALL_MIXES), show_default=True,
               help="Comma-separated mixes: standard, diversity, dual-view, and the controls dual-view-shuffled, dual-view-contrast.")
 @click.option("--general", default="", help="Comma-separated general-quality tasks scored beside the source's leak-free test queries (e.g. ../shared/data/msmarco-5k).")
@@ -129,7 +147,7 @@ def matched_budget(source, out, budgets, seeds, mixes, general, eval_tasks, stag
     overrides = {**llm_overrides(llm), "training.learning_rate": learning_rate, "training.num_train_epochs": epochs,
                  "training.general_fraction": general_fraction, "training.loss": loss}
     opts = ExperimentOptions(
-        source=source, out=out, budgets=_int_list(budgets, "--budgets"), seeds=seeds, mixes=_names(mixes),
+        source=source, out=out, budgets=_int_list(budgets, "--budgets"), seeds=_seeds(seeds), mixes=_names(mixes),
         general=_names(general), eval_tasks=_names(eval_tasks), stage=stage, probe_size=probe_size,
         config=config, batch_size=batch_size, cache_dir=cache_dir, llm_base_url=llm_base_url, llm_model=llm_model,
         command="ifir-bench " + shlex.join(sys.argv[1:]), overrides={k: v for k, v in overrides.items() if v is not None},

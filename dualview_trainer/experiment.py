@@ -57,7 +57,8 @@ class ExperimentOptions:
     source: str
     out: Path
     budgets: tuple[int, ...] = (256,)
-    seeds: int = 5
+    seeds: int | dict[int, int] = 5
+    """Seeds 0..N-1 per (budget, mix): one N for every budget, or N per budget ({256: 5, 512: 3})."""
     mixes: tuple[str, ...] = ALL_MIXES
     general: tuple[str, ...] = ()
     """General-quality tasks beside the source's leak-free test queries (e.g. ../shared/data/msmarco-5k)."""
@@ -71,6 +72,14 @@ class ExperimentOptions:
     llm_model: str | None = None
     command: str | None = None
     overrides: dict = field(default_factory=dict)
+
+    def seeds_at(self, budget: int) -> int:
+        if isinstance(self.seeds, int):
+            return self.seeds
+        if budget not in self.seeds:
+            raise IfirError(f"--seeds names no seed count for budget {budget}: give one for each of --budgets "
+                            f"({', '.join(str(b) for b in sorted(set(self.budgets)))}), e.g. 256:5,512:3.")
+        return self.seeds[budget]
 
 
 def config_changes(trained: dict, cfg: Config) -> list[str]:
@@ -101,9 +110,11 @@ def plan(opts: ExperimentOptions, general_fraction: float = 0.0) -> list[tuple[i
         if mix not in ALL_MIXES:
             raise IfirError(f"Unknown mix '{mix}': use {', '.join(ALL_MIXES)}.")
     for b in opts.budgets:
+        if opts.seeds_at(b) < 1:
+            raise IfirError(f"--seeds gives {opts.seeds_at(b)} seeds for budget {b}: give at least 1.")
         for mix in opts.mixes:
             records_needed(b, mix, general_fraction)  # odd dual-view budgets fail before anything runs
-    return [(b, s, m) for b in sorted(set(opts.budgets), reverse=True) for s in range(opts.seeds) for m in opts.mixes]
+    return [(b, s, m) for b in sorted(set(opts.budgets), reverse=True) for s in range(opts.seeds_at(b)) for m in opts.mixes]
 
 
 class Clock:

@@ -346,3 +346,25 @@ def test_summary_claims_show_p_mrr_as_the_tables_do():
             "measure": "p-MRR", "margin": 0.0, "n_seeds": 3, "diff": -0.0134, "low": -0.03, "high": 0.01, "p": 0.4, "p_holm": 1.0}
     summary = {"tasks": [], "roles": {}, "tests": [test], "breakdowns": {}, "frozen": None, "rows": [], "claims": claims([test])}
     assert "(sample -1.3400, p Holm 1)" in summary_markdown(summary)
+
+
+def test_seeds_per_budget_plan_and_refusals():
+    """`--seeds 256:5,512:3` trains 5 seeds at 256 and 3 at 512 (15 + 9 = 24 models for three mixes)."""
+    from click.testing import CliRunner
+
+    from dualview_trainer.cli import _seeds, experiment
+    from dualview_trainer.experiment import ExperimentOptions, plan
+
+    assert _seeds("5") == 5 and _seeds("256:5,512:3") == {256: 5, 512: 3}
+    opts = ExperimentOptions(source="x", out=Path("mb"), budgets=(256, 512), seeds=_seeds("256:5,512:3"),
+                             mixes=("standard", "dual-view", "dual-view-shuffled"))
+    runs = plan(opts)
+    assert len(runs) == 24
+    assert sorted({s for b, s, _ in runs if b == 256}) == [0, 1, 2, 3, 4]
+    assert sorted({s for b, s, _ in runs if b == 512}) == [0, 1, 2]
+    assert [b for b, _, _ in runs[:9]] == [512] * 9  # the largest budget first, as with one count
+    with pytest.raises(IfirError, match="budget 512"):
+        plan(ExperimentOptions(source="x", out=Path("mb"), budgets=(256, 512), seeds={256: 5}))
+    for bad in ("five", "256:5,256:3", "256-5"):
+        result = CliRunner().invoke(experiment, ["matched-budget", "--source", "x", "--out", "o", "--seeds", bad])
+        assert result.exit_code == 2 and "--seeds" in result.output, (bad, result.output)
