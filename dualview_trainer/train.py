@@ -5,7 +5,6 @@ sentence-transformers model that `ifir-bench run --model <out>` scores."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import shutil
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from harness.errors import IfirError
 from harness.fileio import atomic_write_json
+from harness.models.protocols import identity_hash
 
 from dualview_trainer.config import Config
 from dualview_trainer.loss import make_loss
@@ -100,8 +100,7 @@ def training_arguments(cfg: Config, output_dir: Path, *, seed: int, max_steps: i
 def run_identity(rows: list[dict], cfg: Config, *, seed: int, max_steps: int | None) -> dict:
     """What a checkpoint's training depends on: the rows (a digest), the model and training
     settings, the seed and the step limit."""
-    digest = hashlib.sha256(json.dumps(rows, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
-    return {"rows": f"sha256:{digest}", "n_rows": len(rows), "model": dataclasses.asdict(cfg.model),
+    return {"rows": "sha256:" + identity_hash(rows, 64), "n_rows": len(rows), "model": dataclasses.asdict(cfg.model),
             "training": dataclasses.asdict(cfg.training), "seed": seed, "max_steps": int(max_steps) if max_steps else None}
 
 

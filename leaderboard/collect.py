@@ -9,7 +9,6 @@ their setup are labelled by the keys that differ.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from harness.errors import IfirError
 from harness.families import FAMILIES
+from harness.models.protocols import identity_hash
 from harness.record import TrainingCard
 from harness.results import load_result, run_path
 from leaderboard.public import scrub_record
@@ -164,7 +164,7 @@ def flatten(obj, prefix: str = "") -> dict:
 
 
 def _hash(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return identity_hash(obj, 12)
 
 
 @dataclass

