@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from baselines.bm25 import BM25
-from baselines.bm25_peer import Bm25sPeer
+from harness.lexical import Bm25sIndex
 from baselines.lucene import java
 from harness.metrics import evaluate_measures
 from harness.ranking import ranked
@@ -86,7 +86,7 @@ def main() -> None:
         print(f"nDCG@10 harness {evaluate_measures(task.qrels, new, ['nDCG@10'])[0]['nDCG@10']:.4f}, "
               f"SearchCollection {evaluate_measures(task.qrels, old, ['nDCG@10'])[0]['nDCG@10']:.4f}")  # fmt: skip
     texts = {d: model.meta.format_doc(doc) for d, doc in task.corpus.items()}
-    peer, index_s, _ = timed(lambda: Bm25sPeer(texts))
+    peer, index_s, _ = timed(lambda: Bm25sIndex(texts))
     print(f"bm25s index build: {index_s:.2f} s")
     _, wall, cpu = timed(lambda: peer.retrieve(queries, top_k=1000))
     print(f"bm25s search: {wall:.2f} s wall, {n / wall:,.1f} q/s | {cpu:.2f} s CPU")

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from baselines.bm25 import BM25
-from baselines.bm25_peer import Bm25sPeer
+from harness.lexical import Bm25sIndex
 from harness.metrics import evaluate_measures
 from harness.search import produce_run
 from harness.tasks import load_task
@@ -31,7 +31,7 @@ def compare(folder: Path, cache_dir: Path | None) -> dict:
     model = BM25(cache_dir=cache_dir)
     queries = {q: model.meta.format_query(query) for q, query in task.queries.items()}
     ours = produce_run(model, task, top_k=1000)
-    peer = Bm25sPeer({d: model.meta.format_doc(doc) for d, doc in task.corpus.items()}).retrieve(queries, top_k=1000)
+    peer = Bm25sIndex({d: model.meta.format_doc(doc) for d, doc in task.corpus.items()}).retrieve(queries, top_k=1000)
     return {
         "measures": measures,
         "ours": evaluate_measures(task.qrels, ours, measures)[0],

@@ -1,44 +1,29 @@
-"""Hard-negative mining over a corpus: BM25 (bm25s, Lucene-like settings) or a dense model
+"""Hard-negative mining over a corpus: BM25 (the bm25s index of `harness.lexical`) or a dense model
 through the harness's DenseSearch."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from harness.errors import IfirError
+from harness.lexical import MINING, Bm25sIndex
 from harness.types import Document, Run
 
 
 class ContentTerms:
-    """The content terms of a text as the miner's BM25 sees them: lower-cased words, English stop
-    words left out, Snowball stems (what "shares terms with the query" means for a hard negative)."""
-
-    def __init__(self):
-        import Stemmer
-        from bm25s.stopwords import STOPWORDS_EN
-
-        self.stem = Stemmer.Stemmer("english").stemWord
-        self.stop = frozenset(STOPWORDS_EN)
+    """The content terms of a text as the miner's BM25 sees them (`harness.lexical.MINING`: lower-cased
+    words, English stop words left out, Snowball stems): what "shares terms with the query" means for a
+    hard negative."""
 
     def of(self, text: str) -> set[str]:
-        return {self.stem(w) for w in re.findall(r"\w\w+", text.lower()) if w not in self.stop}
+        return MINING.terms(text)
 
 
 def bm25_run(corpus: Mapping[str, Document], queries: Mapping[str, str], *, depth: int) -> Run:
-    """k1=0.9, b=0.4 (Anserini's BEIR setting), bm25s's English stop words and the Snowball stemmer."""
-    import bm25s
-    import Stemmer
-
-    stemmer = Stemmer.Stemmer("english")
-    ids = list(corpus)
-    retriever = bm25s.BM25(k1=0.9, b=0.4)
-    texts = [f"{corpus[i].title}\n{corpus[i].text}" for i in ids]
-    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
-    qids = list(queries)
-    q_tokens = bm25s.tokenize([queries[q] for q in qids], stopwords="en", stemmer=stemmer, show_progress=False)
-    docs, scores = retriever.retrieve(q_tokens, k=min(depth, len(ids)), show_progress=False, n_threads=1)
-    return {q: {ids[int(d)]: float(s) for d, s in zip(docs[i], scores[i])} for i, q in enumerate(qids)}
+    """k1=0.9, b=0.4 (Anserini's BEIR setting), Lucene's BM25 variant, the `MINING` analyzer (bm25s's
+    English stop words, Snowball stemmer; not Anserini's analyzer, which the `bm25s` model uses)."""
+    texts = {i: f"{doc.title}\n{doc.text}" for i, doc in corpus.items()}
+    return Bm25sIndex(texts, k1=0.9, b=0.4, analyzer=MINING).retrieve(queries, top_k=depth)
 
 
 def dense_run(corpus: Mapping[str, Document], queries: Mapping[str, str], *, depth: int, model: str) -> Run:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from baselines.bm25 import BM25, parse_params
-from baselines.bm25_peer import Bm25sPeer
+from harness.lexical import Bm25sIndex
 from harness.errors import IfirError
 from harness.metrics import evaluate_measures
 from harness.ranking import ranked
@@ -67,7 +67,7 @@ def test_second_run_reuses_the_index(scifact, scifact_result, bm25_cache):
 def test_agrees_with_bm25s_on_sample_followir(sample, tmp_path):
     """A peer implementation (bm25s, same analyzer choices) ranks the sample's candidates alike."""
     queries = {q: f"{query.text} {query.instruction}" for q, query in sample.queries.items()}
-    peer = Bm25sPeer({d: f"{doc.title}\n{doc.text}" for d, doc in sample.corpus.items()}).rerank(queries, sample.candidates)
+    peer = Bm25sIndex({d: f"{doc.title}\n{doc.text}" for d, doc in sample.corpus.items()}).rerank(queries, sample.candidates)
     ours = BM25(cache_dir=tmp_path).rerank(sample.corpus, queries, sample.candidates)
     ours_ndcg = evaluate_measures(sample.qrels, ours, ["nDCG@10"])[0]["nDCG@10"]
     peer_ndcg = evaluate_measures(sample.qrels, peer, ["nDCG@10"])[0]["nDCG@10"]
