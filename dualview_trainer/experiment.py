@@ -36,6 +36,7 @@ from pathlib import Path
 from harness.errors import IfirError
 from harness.fileio import atomic_write_json, atomic_write_text, read_json, write_jsonl
 from harness.metrics.family import PROBE
+from harness.metrics.pmrr import scale
 from harness.metrics.significance import compare, holm, seed_mean, seed_test
 from harness.record import TrainingCard
 
@@ -434,10 +435,6 @@ def claims(tests: list[dict]) -> list[dict]:
     return out
 
 
-def _scale(measure: str) -> float:
-    return 100.0 if measure == "p-MRR" else 1.0
-
-
 def _num(x: float | None, digits: str = ".3g") -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, digits)
 
@@ -455,13 +452,13 @@ def summary_markdown(summary: dict) -> str:
             if m is None:
                 cells.append("")
                 continue
-            k, n = _scale(m["measure"]), len(m["values"])
+            k, n = scale(m["measure"]), len(m["values"])
             cells.append(f"{k * m['mean']:.4g}" + (f" ± {k * m['sd']:.2g}" if n > 1 else "") + (f" ({n} of {r['n_seeds']} seeds)" if 0 < n < r["n_seeds"] else ""))
         lines.append(f"| {r['budget'] or '-'} | {r['mix']} | {r['n_seeds']} | " + " | ".join(cells) + " |")
     lines += ["", "| budget | comparison | task | test | seeds | difference (95% CI over seeds) | p (seeds) | p Holm | per-query p (queries) |",
               "|---|---|---|---|---|---|---|---|---|"]
     for t in summary["tests"]:
-        k = _scale(t["measure"])
+        k = scale(t["measure"])
         pq = t.get("per_query") or {}
         test = "superiority" if t["kind"] == "superiority" else f"loss < {abs(t['margin'])}"
         lines.append(f"| {t['budget']} | {t['a']} vs {t['b']} | {t['task']} | {test} | {t['n_seeds']} | {k * t['diff']:+.4f} "
@@ -469,7 +466,7 @@ def summary_markdown(summary: dict) -> str:
                      f"{_num(pq.get('p'))} ({pq.get('n', 0)}) |")
     lines += ["", "Claims (held: every test behind it has Holm-corrected p < 0.05 in its direction):", ""]
     for c in summary["claims"]:
-        detail = "; ".join(f"{t['task']} {_scale(t['measure']) * t['diff']:+.4f}, p Holm {_num(t['p_holm'])}" for t in c["tests"])  # as in the tables
+        detail = "; ".join(f"{t['task']} {scale(t['measure']) * t['diff']:+.4f}, p Holm {_num(t['p_holm'])}" for t in c["tests"])  # as in the tables
         lines.append(f"- budget {c['budget']}, ({c['claim']}) {c['text']}: **{'held' if c['held'] else 'did not hold'}** ({detail})")
     for t, b in summary["breakdowns"].items():
         groups = sorted({g for v in b["by_mix"].values() for g in v})

@@ -19,6 +19,7 @@ quiet_libraries()  # before anything imports transformers or tqdm
 
 from harness.devices import check_device  # noqa: E402
 from harness.errors import IfirError  # noqa: E402
+from harness.metrics.pmrr import shown  # noqa: E402
 from harness.registry import Registry, import_target  # noqa: E402
 from harness.results import display_name  # noqa: E402
 
@@ -89,7 +90,7 @@ def _results_rows(results: list[dict], *, stacked: bool) -> tuple[list[str], lis
         if r["task"]["kind"] == "instruction-reranking":
             sep = "\n" if stacked else " / "
             cells = [f"{m['og'][k]:.4f}{sep}{m['changed'][k]:.4f}" if k in m["og"] else "" for k in measures]
-            pmrr = [f"{100 * m['p-MRR']:+.2f}"]
+            pmrr = [shown(m["p-MRR"], "p-MRR")]
         else:
             cells, pmrr = [f"{m[k]:.4f}" if k in m else "" for k in measures], [""] if followir else []
         rows.append([display_name(r["model"]), r["task"]["name"], *pmrr, *cells])
@@ -423,7 +424,7 @@ def reproduce(everything, only, data_dir, output, cache_dir, overwrite, page, co
     from rich.table import Table
 
     from harness.fileio import atomic_write_text
-    from harness.reproduce import CONDITIONS_FILE, load_conditions, page as render_page, run_condition, selected, shown, shown_diff
+    from harness.reproduce import CONDITIONS_FILE, load_conditions, page as render_page, run_condition, selected
 
     conditions = load_conditions(conditions_file or CONDITIONS_FILE)
     chosen = selected(conditions, everything=everything, only=[i.strip() for i in (only or "").split(",") if i.strip()])
@@ -436,8 +437,8 @@ def reproduce(everything, only, data_dir, output, cache_dir, overwrite, page, co
         table.add_column(col, justify="right" if col in ("expected", "ours") else "left")
     for o in outcomes.values():
         for k in o.checks:
-            status = {"ok": "ok", "off": f"off by {shown_diff(k)}", "not run": "not run (below)"}[k.status]
-            table.add_row(o.condition.id, k.measure, shown(k.measure, k.expected), shown(k.measure, k.got), status)
+            status = {"ok": "ok", "off": f"off by {shown(k.diff, k.measure, diff=True)}", "not run": "not run (below)"}[k.status]
+            table.add_row(o.condition.id, k.measure, shown(k.expected, k.measure), shown(k.got, k.measure), status)
     out.print(table)
     for o in outcomes.values():  # the reasons in full, one line each (a table cell would wrap them)
         if o.reason:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness.errors import IfirError, where
 from harness.fileio import read_lines
+from harness.metrics.pmrr import scale, shown, shown_sd
 from harness.types import Query, Task
 
 DEFAULT = [  # written for this project: generic, task-independent retrieval requests
@@ -84,7 +85,6 @@ def paraphrase_summary(result: dict) -> str | None:
     block = result.get("paraphrases")
     if not block:
         return None
-    x100 = block["measure"] == "p-MRR"
-    fmt = (lambda v: f"{100 * v:.2f}") if x100 else (lambda v: f"{v:.4f}")
-    return (f"{result['task']['name']}: {block['measure']}{' x100' if x100 else ''} under {block['n']} paraphrases: "
-            f"mean {fmt(block['mean'])}, sd {fmt(block['sd'])}, min {fmt(block['min'])}")
+    m = block["measure"]
+    return (f"{result['task']['name']}: {m}{' x100' if scale(m) != 1.0 else ''} under {block['n']} paraphrases: "
+            f"mean {shown(block['mean'], m)}, sd {shown_sd(block['sd'], m)[1:]}, min {shown(block['min'], m)}")

@@ -13,6 +13,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from harness.errors import IfirError
+from harness.metrics.pmrr import shown
 
 CONDITIONS_FILE = Path(str(files("harness") / "reproductions.toml"))
 KINDS = ("published", "regression")
@@ -185,19 +186,6 @@ def run_condition(condition: Condition, *, data: Path | None, output: Path, cach
     return Outcome(condition, check(condition, result["metrics"]), f"{status}: {path}")
 
 
-def shown(measure: str, value: float | None) -> str:
-    if value is None:
-        return ""
-    return f"{100 * value:+.2f}" if measure.endswith("p-MRR") else f"{value:.4f}"
-
-
-def shown_diff(k: Check) -> str:
-    """ours - expected as the table shows it (p-MRR x100); empty when not run."""
-    if k.diff is None:
-        return ""
-    return f"{100 * k.diff:+.2f}" if k.measure.endswith("p-MRR") else f"{k.diff:+.4f}"
-
-
 def page(conditions: list[Condition], outcomes: dict[str, Outcome], *, stamp: str = "") -> str:
     """The generated Markdown page: every condition with its source and, where it was run, ours.
     `stamp` says when and where it was generated (a date, a commit, the machine)."""
@@ -213,8 +201,8 @@ def page(conditions: list[Condition], outcomes: dict[str, Outcome], *, stamp: st
         outcome = outcomes.get(c.id)
         checks = outcome.checks if outcome else check(c, {})
         for k in checks:
-            lines.append(f"| {c.id} | {c.kind} | {c.model} | {c.task or c.local} | {k.measure} | {shown(k.measure, k.expected)} "
-                         f"| {shown(k.measure, k.got)} | {shown_diff(k)} | {k.status if outcome else 'not run'} |")
+            lines.append(f"| {c.id} | {c.kind} | {c.model} | {c.task or c.local} | {k.measure} | {shown(k.expected, k.measure)} "
+                         f"| {shown(k.got, k.measure)} | {shown(k.diff, k.measure, diff=True)} | {k.status if outcome else 'not run'} |")
         if outcome is None:
             reasons.append(f"- `{c.id}`: not selected in this run.")
         elif outcome.reason:

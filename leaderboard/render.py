@@ -22,6 +22,8 @@ from markupsafe import Markup
 from harness.errors import IfirError
 from harness.families import GENERAL
 from harness.metrics import significance as stats
+from harness.metrics.pmrr import shown as fmt
+from harness.metrics.pmrr import shown_sd as fmt_sd
 from leaderboard import plots
 from leaderboard.collect import (SITE_MARKER, INSTANCE_KEYS, PMRR, Collection, Column, Entry, Row, _anonymous, collect,
                                  family_name, is_number, mix_rank)
@@ -36,21 +38,6 @@ class BuildReport:
     n_models: int
     warnings: list[str]
     n_runs: int = 0
-
-
-def fmt(value: float | None, measure: str, *, diff: bool = False) -> str:
-    """p-MRR is stored in [-1, 1] and shown x100 with a sign; other measures as stored, 4 decimals."""
-    if value is None:
-        return ""
-    if measure == PMRR:
-        return f"{round(100 * value, 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
-    return f"{round(value, 4) + 0.0:+.4f}" if diff else f"{value:.4f}"
-
-
-def fmt_sd(sd: float | None, measure: str) -> str:
-    if sd is None:
-        return ""
-    return f"±{100 * sd:.2f}" if measure == PMRR else f"±{sd:.4f}"
 
 
 def fmt_p(p: float) -> str:

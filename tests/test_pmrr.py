@@ -117,3 +117,14 @@ def test_task_scoring_splits_og_and_changed():
     assert metrics["og"]["nDCG@5"] == pytest.approx(1.0)  # og run against og qrels
     assert metrics["changed"]["nDCG@5"] == pytest.approx(1.0)  # changed run against changed qrels
     assert set(per_query) == {"p-MRR", "og", "changed"}
+
+
+def test_display_rule_by_hand():
+    """The one display rule: p-MRR x100 with a sign and 2 decimals (never -0.00), others 4 decimals."""
+    from harness.metrics.pmrr import scale, shown, shown_sd
+
+    assert shown(0.0095, "p-MRR") == "+0.95" and shown(-0.06871, "p-MRR") == "-6.87"
+    assert shown(-0.00001, "p-MRR") == "+0.00" and shown(None, "p-MRR") == ""
+    assert shown(0.64512, "nDCG@10") == "0.6451" and shown(-0.01234, "nDCG@10", diff=True) == "-0.0123"
+    assert shown_sd(0.0123, "p-MRR") == "±1.23" and shown_sd(0.0123, "MAP@1000") == "±0.0123"
+    assert scale("p-MRR") == 100.0 and scale("nDCG@5") == 1.0

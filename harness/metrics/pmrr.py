@@ -14,6 +14,31 @@ from collections.abc import Mapping, Sequence
 
 from harness.ranking import ranks
 
+NAME = "p-MRR"
+
+
+def scale(measure: str) -> float:
+    """The display rule, the one place it is written: p-MRR is stored as a fraction in [-1, 1] and
+    shown x100 (as FollowIR's and mteb's tables show it); every other measure as stored."""
+    return 100.0 if measure.endswith(NAME) else 1.0
+
+
+def shown(value: float | None, measure: str, *, diff: bool = False) -> str:
+    """A figure as tables show it: p-MRR x100 with a sign and 2 decimals, others with 4 decimals
+    (a sign when `diff`); "" for None; never "-0.00"."""
+    if value is None:
+        return ""
+    if scale(measure) != 1.0:
+        return f"{round(scale(measure) * value, 2) + 0.0:+.2f}"
+    return f"{round(value, 4) + 0.0:+.4f}" if diff else f"{value:.4f}"
+
+
+def shown_sd(sd: float | None, measure: str) -> str:
+    """A standard deviation as tables show it: "±" and the measure's scale and decimals."""
+    if sd is None:
+        return ""
+    return f"±{scale(measure) * sd:.2f}" if scale(measure) != 1.0 else f"±{sd:.4f}"
+
 
 def rank_change_score(og_rank: int, new_rank: int) -> float:
     """mteb's `rank_score`: in (-1, 1); positive when the document moved down."""
