@@ -6,12 +6,13 @@ negative). Left in the softmax, A's own positive would also count as one of its 
 negative that caps the loss at log 2 and cancels part of the gradient. So, for each anchor, the
 positive and negative columns of *other rows of its group* are masked out; its own positive, its
 own hard negative and every other group's documents stay. Rows of different groups never share a
-text (PairBatchSampler), so the mask removes exactly the copies.
+text (PairBatchSampler, below), so the mask removes exactly the copies.
 """
 
 from __future__ import annotations
 
 import torch
+from sentence_transformers.base.sampler import DefaultBatchSampler
 from sentence_transformers.sentence_transformer.losses import CachedMultipleNegativesRankingLoss
 
 from harness.errors import IfirError
@@ -73,3 +74,51 @@ def make_loss(model, training) -> CachedMultipleNegativesRankingLoss:
     unmasked CachedMultipleNegativesRankingLoss that keeps the other view's copies as negatives."""
     cls = PairAwareCachedMNRL if training.loss == "pair-aware" else CachedMNRL
     return cls(model, mini_batch_size=training.mini_batch_size, scale=training.scale)
+
+
+class PairBatchSampler(DefaultBatchSampler):
+    """Batches of whole groups (the rows sharing a `label`), groups shuffled per epoch.
+
+    A group joins a batch only if none of its texts already appears there from another group
+    (NO_DUPLICATES across groups); inside a group the two views share their documents by design,
+    which the loss handles (see loss.py). Deterministic in (seed, epoch), so resuming skips the
+    right batches."""
+
+    def __init__(self, dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None, seed: int = 0):
+        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=valid_label_columns,
+                         generator=generator, seed=seed)
+        labels = dataset["label"]
+        texts = [dataset[c] for c in dataset.column_names if c != "label"]
+        self.groups: dict[int, list[int]] = {}
+        for i, g in enumerate(labels):
+            self.groups.setdefault(int(g), []).append(i)
+        self.texts = {g: {t[i] for t in texts for i in idx} for g, idx in self.groups.items()}
+        if max(len(v) for v in self.groups.values()) > batch_size:
+            raise IfirError(f"batch size {batch_size} is smaller than a pair: use at least 2.")
+
+    def batches(self) -> list[list[int]]:
+        order = list(self.groups)
+        gen = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = [order[i] for i in torch.randperm(len(order), generator=gen).tolist()]
+        out: list[list[int]] = []
+        pending = order
+        while pending:
+            batch, seen, later = [], set(), []
+            for g in pending:
+                rows = self.groups[g]
+                if len(batch) + len(rows) > self.batch_size or seen & self.texts[g]:
+                    later.append(g)
+                    continue
+                batch += rows
+                seen |= self.texts[g]
+            out.append(batch)
+            pending = later
+        if self.drop_last and out and len(out[-1]) < self.batch_size:
+            out.pop()
+        return out
+
+    def __iter__(self):
+        yield from self.batches()
+
+    def __len__(self) -> int:
+        return len(self.batches())

@@ -1,12 +1,9 @@
-"""Matched training budgets (standard / diversity / dual-view) and a batch sampler that keeps
-both views of a pair in one batch while allowing no duplicate text across pairs."""
+"""Matched training budgets (standard / diversity / dual-view) and the rows of each view; pure
+Python, so the CLI can name the mixes without importing torch (the batch sampler is in loss.py)."""
 
 from __future__ import annotations
 
 import random
-
-import torch
-from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from harness.errors import IfirError
 from harness.models.protocols import DEFAULT_QUERY_TEMPLATE, join_query
@@ -153,51 +150,3 @@ def select_records(records: list[dict], *, budget: int, mix: str, rng: random.Ra
             "lower --budget, raise --max-candidates, use a stronger --llm, or turn the judge off with --no-judge."
         )
     return kept[:need]
-
-
-class PairBatchSampler(DefaultBatchSampler):
-    """Batches of whole groups (the rows sharing a `label`), groups shuffled per epoch.
-
-    A group joins a batch only if none of its texts already appears there from another group
-    (NO_DUPLICATES across groups); inside a group the two views share their documents by design,
-    which the loss handles (see loss.py). Deterministic in (seed, epoch), so resuming skips the
-    right batches."""
-
-    def __init__(self, dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None, seed: int = 0):
-        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=valid_label_columns,
-                         generator=generator, seed=seed)
-        labels = dataset["label"]
-        texts = [dataset[c] for c in dataset.column_names if c != "label"]
-        self.groups: dict[int, list[int]] = {}
-        for i, g in enumerate(labels):
-            self.groups.setdefault(int(g), []).append(i)
-        self.texts = {g: {t[i] for t in texts for i in idx} for g, idx in self.groups.items()}
-        if max(len(v) for v in self.groups.values()) > batch_size:
-            raise IfirError(f"batch size {batch_size} is smaller than a pair: use at least 2.")
-
-    def batches(self) -> list[list[int]]:
-        order = list(self.groups)
-        gen = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = [order[i] for i in torch.randperm(len(order), generator=gen).tolist()]
-        out: list[list[int]] = []
-        pending = order
-        while pending:
-            batch, seen, later = [], set(), []
-            for g in pending:
-                rows = self.groups[g]
-                if len(batch) + len(rows) > self.batch_size or seen & self.texts[g]:
-                    later.append(g)
-                    continue
-                batch += rows
-                seen |= self.texts[g]
-            out.append(batch)
-            pending = later
-        if self.drop_last and out and len(out[-1]) < self.batch_size:
-            out.pop()
-        return out
-
-    def __iter__(self):
-        yield from self.batches()
-
-    def __len__(self) -> int:
-        return len(self.batches())

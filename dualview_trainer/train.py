@@ -16,8 +16,7 @@ from harness.fileio import atomic_write_json
 from harness.models.protocols import identity_hash
 
 from dualview_trainer.config import Config
-from dualview_trainer.loss import make_loss
-from dualview_trainer.pairing import PairBatchSampler
+from dualview_trainer.loss import PairBatchSampler, make_loss
 
 CHECKPOINTS = "checkpoints"
 RUN_IDENTITY = "run.json"  # in the checkpoints folder: what its checkpoints were trained on

@@ -15,7 +15,8 @@ from harness.errors import IfirError
 from dualview_trainer.config import load_config
 from dualview_trainer.examples import Example, from_beir, from_infir_row, from_promptriever_row
 from dualview_trainer.llm import HTTPLLM, Sampling
-from dualview_trainer.pairing import PairBatchSampler, anchor, build_rows
+from dualview_trainer.loss import PairBatchSampler
+from dualview_trainer.pairing import anchor, build_rows
 from dualview_trainer.synthesis import Synthesizer, Validation, check_instruction, read_done, synthesize
 
 
