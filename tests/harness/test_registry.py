@@ -15,7 +15,7 @@ import pytest
 from harness.errors import IfirError
 from harness.registry import Registry
 
-PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 def test_a_name_is_registered_once_and_the_error_names_both():

@@ -75,7 +75,7 @@ def test_contrast_pairs_on_scifact_swap_by_construction(scifact_examples):
 
 def test_swap_check_reads_required_and_ruled_out_terms(shared_data):
     check = SwapCheck()
-    sample = [json.loads(l) for l in (Path(__file__).resolve().parent.parent / "harness" / "sample_data" / "sample" / "instructions.jsonl").read_text().splitlines()]
+    sample = [json.loads(l) for l in (Path(__file__).resolve().parents[2] / "harness" / "sample_data" / "sample" / "instructions.jsonl").read_text().splitlines()]
     required, ruled_out = check.terms(sample[0]["instruction"])  # the embedded sample's real narrative (urban beekeeping)
     assert {"hive", "citi", "honey", "pollin"} <= required and {"rural", "beekeep", "biolog"} <= ruled_out
     assert not {"bee", "urban"} & required  # named on both sides ("no urban setting"): no evidence either way

@@ -21,13 +21,13 @@ class ConstantRetriever:
 
 
 def test_module_attr_target_gets_only_the_options_it_takes():
-    model = registry.load_model("tests.test_registry:ConstantRetriever", batch_size=7, device="cpu")
+    model = registry.load_model("tests.harness.models.test_model_registry:ConstantRetriever", batch_size=7, device="cpu")
     assert type(model).__name__ == "ConstantRetriever" and model.batch_size == 7
 
 
 def test_entry_point_plugin(monkeypatch):
     reg = registry.Registry("ifir_bench.test")
-    ep = EntryPoint(name="const", value="tests.test_registry:ConstantRetriever", group="ifir_bench.test")
+    ep = EntryPoint(name="const", value="tests.harness.models.test_model_registry:ConstantRetriever", group="ifir_bench.test")
     monkeypatch.setattr(registry, "entry_points", lambda group: [ep] if group == "ifir_bench.test" else [])
     assert "const" in reg.names()
     assert reg.get("const").__name__ == "ConstantRetriever"

@@ -4,7 +4,7 @@ mteb's task files read them), then exported and read back by `load_local` unchan
 
 import pytest
 from click.testing import CliRunner
-from test_hub_loaders import corpus_rows, write_repo
+from test_layouts import corpus_rows, write_repo
 
 from harness.cli import main, results_table
 

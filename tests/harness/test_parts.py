@@ -21,7 +21,7 @@ from harness.errors import IfirError
 from harness.results import run_path
 from harness.runner import RunOptions, encode_part, evaluate, run_and_save
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -85,7 +85,7 @@ def real_results(tmp_path_factory, minilm, shared_data) -> Path:
     root = tmp_path_factory.mktemp("results")
     cache = tmp_path_factory.mktemp("cache")
     options = RunOptions(output=root, cache_dir=cache, show_progress=False,
-                         command="pytest tests/test_leaderboard.py (real run)")
+                         command="pytest tests/leaderboard/test_leaderboard.py (real run)")
     models = [minilm, load_model("bm25", cache_dir=cache)]
     sample = load_task("sample")
     scifact = load_task(str(shared_data / "scifact"))
@@ -698,7 +698,7 @@ def _selftest(chromium: Path, tmp: Path, url: str, width: int) -> dict:
 
 def test_browser_renders_sorts_and_screenshots(chromium, site, tmp_path):
     url = (site / "index.html").as_uri()
-    keep = Path(__file__).resolve().parent.parent / ".pytest_cache"
+    keep = Path(__file__).resolve().parents[2] / ".pytest_cache"
     keep.mkdir(exist_ok=True)
     for width in (1400, 420):
         checks = _selftest(chromium, tmp_path, url, width)
@@ -775,6 +775,6 @@ def test_model_column_leaves_the_scores_in_view_on_a_phone(chromium, tmp_path):
     shot = tmp_path / "leaderboard-420.png"
     _chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=420,1400", "--hide-scrollbars", url)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    keep = Path(__file__).resolve().parent.parent / ".pytest_cache"
+    keep = Path(__file__).resolve().parents[2] / ".pytest_cache"
     keep.mkdir(exist_ok=True)
     shutil.copyfile(shot, keep / "leaderboard-model-column-420.png")

@@ -265,7 +265,7 @@ class Flat(DotDot):
 
 def test_model_name_dotdot_stays_inside_output(tiny, tmp_path):
     out = tmp_path / "deep" / "results"
-    cli("--model", "tests.test_identity:DotDot", "--tasks", str(tiny), "--output", str(out))
+    cli("--model", "tests.harness.test_identity:DotDot", "--tasks", str(tiny), "--output", str(out))
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written and all(p.is_relative_to(out) for p in written)
     assert out / "_.." / "_..__.." / "tiny.json" in written
@@ -301,7 +301,7 @@ def test_shards_split_the_grid_exactly_once():
 
 
 def test_shard_runs_only_its_pairs(tiny, tmp_path):
-    models = ["--model", "tests.test_identity:DotDot", "--model", "tests.test_identity:Flat"]
+    models = ["--model", "tests.harness.test_identity:DotDot", "--model", "tests.harness.test_identity:Flat"]
     outputs = []
     for k in (1, 2):
         outputs.append(cli(*models, "--tasks", f"{tiny},sample", "--output", str(tmp_path), "--shard", f"{k}/2"))

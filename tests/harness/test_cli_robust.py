@@ -420,7 +420,7 @@ def test_general_only_run_in_a_terminal_of_80_columns(tmp_path, cache):
     beir = copy_sample(tmp_path / "a-rather-long-general-task-name")
     for name in ("top_ranked.jsonl", "qrel_diff.jsonl", "instructions.jsonl"):
         (beir / name).unlink()
-    env = {**os.environ, "COLUMNS": "80", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).parent.parent)}
+    env = {**os.environ, "COLUMNS": "80", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     done = subprocess.run(
         [sys.executable, "-m", "harness.cli", "run", "--model", "minilm", "--tasks", str(beir),
          "--output", str(tmp_path / "out"), "--cache-dir", str(cache)],

@@ -109,7 +109,7 @@ def test_kill_9_keeps_committed_shards(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_store import WordCounts, texts
+        from test_cache import WordCounts, texts
         from harness.cache import EmbeddingCache
         from harness.search import DenseSearch
 
@@ -122,7 +122,7 @@ def test_kill_9_keeps_committed_shards(tmp_path):
         DenseSearch(Dies(), cache=EmbeddingCache({str(tmp_path)!r}, "word-counts"), batch_size=5, shard_rows=10,
                     show_progress=False).embed(texts(100), "document")
     """)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr
     WordCounts.encoded = 0
