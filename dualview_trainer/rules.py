@@ -34,11 +34,6 @@ def token_window(tokenizer, max_tokens: int) -> Callable[[str], str]:
     return cut
 
 
-def word_window(max_words: int) -> Callable[[str], str]:
-    """A fallback window of whole words (where no tokenizer is at hand)."""
-    return lambda text: " ".join(text.split()[:max_words])
-
-
 class Detectors:
     """Attribute detection over what the encoder reads of each document, with the document
     frequencies of names taken from `documents` (the corpus)."""

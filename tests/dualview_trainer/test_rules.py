@@ -258,10 +258,10 @@ class AttributeLLM:
 
 @pytest.mark.parametrize("wrong", [False, True])
 def test_llm_is_told_the_attribute_and_checked_by_the_detectors(scifact_examples, tmp_path, wrong):
-    from dualview_trainer.rules import Detectors, word_window
+    from dualview_trainer.rules import Detectors
     from dualview_trainer.synthesis import Synthesizer, Validation, synthesize
 
-    detectors = Detectors([e.positive for e in scifact_examples] + [e.negative for e in scifact_examples], window=word_window(110),
+    detectors = Detectors([e.positive for e in scifact_examples] + [e.negative for e in scifact_examples], window=lambda text: " ".join(text.split()[:110]),
                           types=("population", "design"))
     examples = [e for e in scifact_examples if any(c.form != "both" for c in detectors.options(e))][:12]
     llm = AttributeLLM(wrong=wrong)

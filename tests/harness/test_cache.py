@@ -193,7 +193,7 @@ def test_damaged_shard_through_the_cli_is_reported_and_recovered(tmp_path):
     from harness.cli import main
 
     def run(out, expect=""):
-        args = ["run", "--model", "test_store:WordCountsPlugin", "--tasks", "sample", "--batch-size", "100",
+        args = ["run", "--model", "test_cache:WordCountsPlugin", "--tasks", "sample", "--batch-size", "100",
                 "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path / out)]  # fmt: skip
         result = CliRunner().invoke(main, args, env={"COLUMNS": "80", "HF_HUB_OFFLINE": "1"}, catch_exceptions=False)
         assert result.exit_code == 0 and expect in result.output, result.output
