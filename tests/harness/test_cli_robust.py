@@ -733,3 +733,18 @@ def test_leaderboard_publish_keeps_the_pages_files(tmp_path, cache):
     assert result.exit_code == 0, result.output
     assert git("show", "gh-pages:CNAME") == "leaderboard.example.org\n"
     assert "index.html" in git("ls-tree", "--name-only", "gh-pages").split()
+
+
+def test_the_cli_starts_without_importing_torch():
+    """`ifir-bench --help` and every bad-input message come before any model is needed: importing the
+    CLI (all subcommands registered) must not import torch or sentence-transformers (it took 7 s)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, harness.cli; print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
