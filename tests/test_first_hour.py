@@ -169,7 +169,10 @@ def test_ctrl_c_says_what_is_kept_and_a_second_process_says_it_waits(shared_data
     env = {**os.environ, "COLUMNS": "400", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "harness.cli", "run", "--model", "minilm", "--tasks", str(shared_data / "scifact"),
                "--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]
-    first = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    # Ctrl-C as a terminal sends it, whatever the suite inherited: a runner started in the background
+    # without job control ignores SIGINT, and a child that inherits SIG_IGN never sees the Ctrl-C.
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     second = None
     try:
         while not list((tmp_path / "cache").rglob("manifest.json")):  # the first holds the store's lock from here on
