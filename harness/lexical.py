@@ -86,11 +86,12 @@ class Bm25sIndex:
     def retrieve(self, queries: Mapping[str, str], *, top_k: int) -> Run:
         """Top `top_k` matching documents per query, in one batched bm25s call."""
         run: Run = {qid: {} for qid in queries}
-        qids = [q for q in queries if self.analyzer.tokenize([queries[q]], return_ids=False)[0]]
+        tokenized = self.analyzer.tokenize(list(queries.values()), return_ids=False) if queries else []
+        kept = [(q, t) for q, t in zip(queries, tokenized) if t]  # a query of stop words alone matches nothing
         k = min(top_k, len(self.ids))
-        if not qids or k <= 0:
+        if not kept or k <= 0:
             return run
-        tokens = self.analyzer.tokenize([queries[q] for q in qids], return_ids=False)
+        qids, tokens = [q for q, _ in kept], [t for _, t in kept]
         docs, scores = self.model.retrieve(tokens, k=k, show_progress=False, n_threads=0)
         for qid, row, values in zip(qids, docs.tolist(), scores.tolist()):
             run[qid] = {self.ids[d]: s for d, s in zip(row, values) if s > 0}
