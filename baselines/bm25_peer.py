@@ -9,7 +9,6 @@ import hashlib
 import time
 from collections.abc import Mapping, Sequence
 
-
 from harness.lexical import ANSERINI, Bm25sIndex
 from harness.models.protocols import ModelMeta, query_texts
 from harness.types import Document, Query, Run

@@ -87,8 +87,8 @@ def _int_list(value: str, option: str) -> tuple[int, ...]:
 
 def _seeds(value: str) -> int | dict[int, int]:
     """--seeds: one count (5) or a count per budget (256:5,512:3)."""
-    if ":" not in value:
-        return _int_list(value, "--seeds")[0] if value.strip().isdigit() else _bad_seeds(value)
+    if value.strip().isdigit():
+        return int(value)
     out = {}
     for part in value.split(","):
         budget, _, n = part.partition(":")

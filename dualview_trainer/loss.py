@@ -81,7 +81,7 @@ class PairBatchSampler(DefaultBatchSampler):
 
     A group joins a batch only if none of its texts already appears there from another group
     (NO_DUPLICATES across groups); inside a group the two views share their documents by design,
-    which the loss handles (see loss.py). Deterministic in (seed, epoch), so resuming skips the
+    which the loss handles (PairAwareCachedMNRL, above). Deterministic in (seed, epoch), so resuming skips the
     right batches."""
 
     def __init__(self, dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None, seed: int = 0):
