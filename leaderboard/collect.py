@@ -17,13 +17,14 @@ from pathlib import Path
 
 from harness.errors import IfirError
 from harness.families import FAMILIES
+from harness.metrics import pmrr
 from harness.models.protocols import identity_hash
 from harness.record import TrainingCard
 from harness.results import load_result, run_path
 from leaderboard.public import scrub_record
 
 FOLLOWIR = "instruction-reranking"
-PMRR = "p-MRR"
+PMRR = pmrr.NAME
 MIX_ORDER = ("standard", "diversity", "dual-view")
 # Parts of a result's identity that describe the task, not the model: left out of a row's setup
 # (a key part equal to one of TASK_SIDE, or containing one of TASK_SIDE_WORDS).

@@ -22,6 +22,7 @@ from markupsafe import Markup
 from harness.errors import IfirError
 from harness.families import GENERAL
 from harness.metrics import significance as stats
+from harness.metrics.pmrr import scale
 from harness.metrics.pmrr import shown as fmt
 from harness.metrics.pmrr import shown_sd as fmt_sd
 from leaderboard import plots
@@ -416,9 +417,9 @@ class Page:
                 if self.pmrr_tasks and self.general_tasks:
                     missing.append(f"{i + 1}. {r.label}: no " + ("p-MRR task" if y["value"] is None else "general task") + " result")
                 continue
-            points.append({"n": i + 1, "label": r.short, "x": x["value"], "y": 100 * y["value"], "href": site_href(r.all_entries[0].rel),
+            points.append({"n": i + 1, "label": r.short, "x": x["value"], "y": scale(PMRR) * y["value"], "href": site_href(r.all_entries[0].rel),
                            "trained": r.card is not None,
-                           "tip": f"{i + 1}. {r.label}\nmean p-MRR {100 * y['value']:+.2f} over {', '.join(y['tasks'])}\n"
+                           "tip": f"{i + 1}. {r.label}\nmean p-MRR {fmt(y['value'], PMRR)} over {', '.join(y['tasks'])}\n"
                                   f"mean {self._measure_of(self.general_tasks)} {x['value']:.4f} over {', '.join(x['tasks'])}"})
         if points:
             gm = self._measure_of(self.general_tasks)
@@ -447,10 +448,10 @@ class Page:
                     for budget, i in sorted(mixes[mix]):
                         v, sd = self.seed_average(self.rows[i], tasks)
                         if v is not None:
-                            scale = 100 if measure == PMRR else 1
+                            k = scale(measure)
                             seeds = len(self.rows[i].instances)
                             tip = f"{self.rows[i].label}\nmix {mix}, budget {budget}: {fmt(v, measure or 'x')}" + (f" {fmt_sd(sd, measure or 'x')} over {seeds} seeds" if sd is not None else "")
-                            pts.append((budget, scale * v, tip, scale * sd if sd is not None else None))
+                            pts.append((budget, k * v, tip, k * sd if sd is not None else None))
                     if pts:
                         series.append({"name": mix, "points": pts})
                 if not series:
