@@ -38,7 +38,8 @@ from harness.fileio import atomic_write_json, atomic_write_text, read_json, writ
 from harness.metrics.family import PROBE
 from harness.metrics.pmrr import scale
 from harness.metrics.significance import compare, holm, seed_mean, seed_test
-from harness.record import TrainingCard
+from harness.models.protocols import identity_hash
+from harness.record import ResultRecord, TrainingCard
 
 from dualview_trainer.config import Config, load_config
 from dualview_trainer.pairing import ALL_MIXES, CONTRAST, SHUFFLED, records_needed
@@ -225,7 +226,7 @@ def freeze(out: Path, cfg: Config, command: str | None) -> dict:
 def run_experiment(opts: ExperimentOptions, *, log=print, llm=None) -> dict:
     """Run (or resume) the whole experiment; returns the summary (also written to `out`)."""
     from harness.models import load_model
-    from harness.runner import RunOptions, run_and_save
+    from harness.runner import RunOptions, run_and_save, task_identity
     from harness.tasks import load_task
 
     out = Path(opts.out)
@@ -233,11 +234,14 @@ def run_experiment(opts: ExperimentOptions, *, log=print, llm=None) -> dict:
     contrast_cfg = load_config(opts.config, {**opts.overrides, "synthesis.backend": "contrast"})
     cfg_for = {m: contrast_cfg if m == CONTRAST else cfg for m in ALL_MIXES}
     runs = plan(opts, cfg.training.general_fraction)
-    for b, s_, m in runs:  # before any work: a finished model is reused only if trained as this run asks
-        card_file = model_dir(out, m, b, s_) / CARD
-        changed = config_changes(TrainingCard.read(card_file).config, cfg_for[m]) if card_file.is_file() else []
-        if changed:
-            raise IfirError(f"{card_file.parent}: trained with other settings than this run asks for ({'; '.join(changed)}); "
+    planned = set(runs)
+    cards = [(f, TrainingCard.read(f)) for f in (model_dir(out, m, b, s_) / CARD for b, s_, m in runs) if f.is_file()]
+    results = [(path, r.training_card) for key, by_model in trained_results(out / "results").items() if key
+               for found in by_model.values() for path, r in found.values()]
+    for where, card in cards + results:  # before any work: a model (or its results)
+        changed = ((card.budget, card.seed, card.mix) in planned) and config_changes(card.config, cfg_for[card.mix])
+        if changed:  # is reused only if trained as this run asks
+            raise IfirError(f"{where}: trained with other settings than this run asks for ({'; '.join(changed)}); "
                             "its results would not be for these settings: use a new --out for this variant.")
     need = max(records_needed(b, m, cfg.training.general_fraction) for b, _, m in runs)
     pool_job = JobOptions(source=opts.source, out=out / "pool", seed=0, config=opts.config, overrides=opts.overrides,
@@ -273,19 +277,29 @@ def run_experiment(opts: ExperimentOptions, *, log=print, llm=None) -> dict:
         trained.add(folder.name)
         return str(folder)
 
-    # Task-major: every model is scored on the first task before any on the second, so the cheap
-    # probe comes first and an interrupted run leaves complete columns behind.
-    models = [("base", lambda: cfg.model.base)] + [(model_dir(out, m, b, s).name, (lambda b=b, s=s, m=m: train(b, s, m))) for b, s, m in runs]
-    for name, (spec, _role) in tasks.items():
-        task = load_task(spec)
-        for label, make in models:
-            model = load_model(make(), batch_size=opts.batch_size)
-            try:
+    # Model-major, as mteb runs a benchmark: a model is trained, scored on every task, and then not
+    # needed again. Its result files are the record that lasts: a model whose results answer every
+    # task under these settings is neither retrained nor loaded, so a run resumes from its results
+    # folder alone (on another machine, without the checkpoints). The base comes first.
+    loaded = {name: load_task(spec) for name, (spec, _role) in tasks.items()}
+    done = scored_models(run_options.output, {n: identity_hash(task_identity(t, run_options)) for n, t in loaded.items()},
+                         cfg_for, pool.split.summary())
+    models = [("base", None, lambda: cfg.model.base)] + [
+        (model_dir(out, m, b, s).name, (b, s, m), (lambda b=b, s=s, m=m: train(b, s, m))) for b, s, m in runs]
+    for label, key, make in models:
+        if key in done:
+            clock.step(f"{label}: trained (results kept)", computed=False)
+            for name in loaded:
+                clock.step(f"{label} on {name} (reused)", computed=False)
+            continue
+        model = load_model(make(), batch_size=opts.batch_size)
+        try:
+            for name, task in loaded.items():
                 _, result, status = run_and_save(model, task, run_options)
-            finally:
-                getattr(model, "close", lambda: None)()
-            clock.step(f"{label} on {name}: {result['main_score']:.4f}" + (" (reused)" if status == "reused" else ""),
-                       computed=status != "reused")
+                clock.step(f"{label} on {name}: {result['main_score']:.4f}" + (" (reused)" if status == "reused" else ""),
+                           computed=status != "reused")
+        finally:
+            getattr(model, "close", lambda: None)()
 
     summary = summarize(out, {name: role for name, (_, role) in tasks.items()}, base_spec=cfg.model.base, frozen=frozen,
                         command=opts.command, source=opts.source)
@@ -311,24 +325,60 @@ def main_values(result: dict) -> dict[str, float]:
 
 
 def collect(results_root: Path, task_names: set[str]) -> tuple[dict[str, dict], dict[tuple, dict[str, dict]]]:
-    """(base results by task, trained results by (budget, mix, seed) and task) from the result files."""
-    from harness.results import read_record
-
+    """(base results by task, trained results by (budget, mix, seed) and task) from the result files.
+    Where a (budget, mix, seed) has results of more than one trained model (one was retrained after
+    its checkpoint was lost part-way), its numbers all come from one: the one with the most tasks."""
     base: dict[str, dict] = {}
     trained: dict[tuple, dict[str, dict]] = {}
-    for path in sorted(Path(results_root).rglob("*.json")):
+    for key, by_model in trained_results(results_root).items():
+        names = {name: r for name, r in max(by_model.values(), key=len).items() if name in task_names}
+        if key is None:
+            base = {name: r.to_dict() for name, (_, r) in names.items()}
+        elif names:
+            trained[(key[0], key[2], key[1])] = {name: r.to_dict() for name, (_, r) in names.items()}
+    return base, trained
+
+
+def trained_results(results_root: Path) -> dict[tuple | None, dict[str, dict[str, tuple[Path, ResultRecord]]]]:
+    """The readable result files under `results_root`: (budget, seed, mix) of the trained model (None
+    for an untrained one) -> the model's revision -> task name -> (path, record)."""
+    from harness.results import find_results, read_record
+
+    out: dict = {}
+    for path in find_results(results_root) if Path(results_root).is_dir() else []:
         try:
             record = read_record(path)
         except IfirError:
             continue
-        name = record.task["name"]
-        if name not in task_names:
-            continue
-        if card := record.training_card:
-            trained.setdefault((card.budget, card.mix, card.seed), {})[name] = record.to_dict()
-        else:
-            base[name] = record.to_dict()
-    return base, trained
+        card = record.training_card
+        key = (card.budget, card.seed, card.mix) if card else None
+        out.setdefault(key, {}).setdefault(record.model.get("revision", ""), {})[record.task["name"]] = (path, record)
+    return out
+
+
+def scored_models(results_root: Path, wanted: dict[str, str], cfg_for: dict[str, Config], split: dict) -> set[tuple[int, int, str]]:
+    """(budget, seed, mix) of the trained models whose result files answer every task of `wanted`
+    (name -> hash of its `task_identity`), trained with the settings this run asks for (`cfg_for`
+    by mix) under this held-out split; another split is refused."""
+    done = set()
+    for key, by_model in trained_results(results_root).items():
+        for found in by_model.values() if key is not None and key[2] in cfg_for else ():
+            have = set()
+            for path, record in found.values():
+                card = record.training_card
+                if config_changes(card.config, cfg_for[card.mix]) or record.identity is None:
+                    continue
+                if out_of(card.held_out) != out_of(split):
+                    raise IfirError(f"{path}: trained under another held-out split than this run's ({out_of(card.held_out)} "
+                                    f"-> {out_of(split)}); its numbers would not be for this split: use a new --out.")
+                have.add(identity_hash({k: v for k, v in record.identity.items() if k != "model"}))
+            if set(wanted.values()) <= have:
+                done.add(key)
+    return done
+
+
+def out_of(held_out: dict | None) -> str:
+    return (held_out or {}).get("digest", "none recorded")
 
 
 def summarize(out: Path, roles: dict[str, str], *, base_spec: str, frozen: dict | None = None, command: str | None = None,

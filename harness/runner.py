@@ -79,13 +79,18 @@ def data_fingerprint(task: Task) -> str:
 
 def result_identity(searcher, task: Task, options: RunOptions) -> dict:
     """Everything that changes the numbers of (model, task) under these options (CONTRACTS)."""
+    return {"model": model_identity(searcher)} | task_identity(task, options)
+
+
+def task_identity(task: Task, options: RunOptions) -> dict:
+    """The part of a result's identity that is not the model's: the task's data, measures and
+    scorer, the tie rule and the run options that change numbers."""
     identity = {
-        "model": model_identity(searcher),
         "task": {"name": task.name, "kind": task.kind, "data": data_fingerprint(task), "split": task.split,
                  # the family's scorer and main score decide the numbers too (only where a task has them,
                  # so results of tasks without one keep their identity)
                  **({"scorer": task.scorer} if task.scorer else {}), **({"main": task.main} if task.main else {})},
-        "measures": list(task.measures),
+        "measures": list(options.measures or task.measures),
         "tie_rule": TIE_RULE,
     }
     if task.candidates is None:  # full retrieval: the depth changes deep measures

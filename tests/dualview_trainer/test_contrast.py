@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import random
 from pathlib import Path
 
@@ -299,7 +300,18 @@ def test_matched_budget_experiment_runs_resumes_and_cannot_leak(shared_data, tmp
     lines.clear()
     again = run_experiment(opts, log=lines.append)
     assert again["rows"] == summary["rows"] and again["frozen"] == summary["frozen"]
-    assert any("trained (reused)" in l for l in lines) and not any("examples/s" in l for l in lines)
+    assert sum("trained (results kept)" in l for l in lines) == 4 and not any("examples/s" in l for l in lines)
+    # On another machine with the results folder alone (no checkpoint, no pool): nothing is trained
+    # again and the summary is the same; a model with a result missing is trained and scored again.
+    for gone in ("models", "pool", "pool-contrast", "tasks"):
+        shutil.rmtree(Path("mb") / gone, ignore_errors=True)
+    (Path("mb") / "summary.json").unlink()
+    from harness.results import read_record
+    next(p for p in sorted(Path("mb", "results").rglob("scifact.json")) if read_record(p).training_card).unlink()
+    lines.clear()
+    again = run_experiment(opts, log=lines.append)
+    assert again["rows"] == summary["rows"] and again["tests"] == summary["tests"]
+    assert sum("trained (results kept)" in l for l in lines) == 3 and sum("examples/s" in l for l in lines) == 1
     # Another learning rate into the same folder: refused before any work, naming what changed,
     # never the old models' numbers under the new settings.
     lines.clear()
