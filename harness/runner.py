@@ -331,13 +331,15 @@ def run_and_save(model, task: Task, options: RunOptions, *, load_seconds: float 
     existed) or "replaced" (the file there had another identity: other data or model state of the
     same task). Default settings write `<model>/<revision>/<task>.json`; other settings add a hash of
     them. A result never replaces another task's: where the file holds a task of the same name from
-    another source (`a/tiny` and `b/tiny`, a folder and a hub task), this task is named
-    `<name>.<hash of its source>`, a name the result records, with a warning."""
+    another source with other data (`a/tiny` and `b/tiny`, a folder and a hub task), this task is
+    named `<name>.<hash of its source>`, a name the result records, with a warning. The same data at
+    another path (a results folder moved to another machine) is the same task."""
     with _prepared(model, task, options) as (searcher, task, identity, variant):
         settings = identity_hash(variant) if variant else None
         path = result_path(options.output, model.meta.name, model.meta.revision, task.name, settings)
         old, note = _stored(path), None
-        if old is not None and old["task"].get("source", task.source) != task.source:
+        moved = old is not None and (old.get("identity") or {}).get("task") == identity["task"]  # same data, other path
+        if old is not None and old["task"].get("source", task.source) != task.source and not moved:
             note = (f"another task named '{task.name}' (from {old['task']['source']}) has its result in "
                     f"{path.parent}; this one (from {task.source}) is saved under its own name.")
             task = replace(task, name=f"{task.name}.{hashlib.sha256(task.source.encode()).hexdigest()[:8]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 import random
 from pathlib import Path
 
@@ -301,17 +302,20 @@ def test_matched_budget_experiment_runs_resumes_and_cannot_leak(shared_data, tmp
     again = run_experiment(opts, log=lines.append)
     assert again["rows"] == summary["rows"] and again["frozen"] == summary["frozen"]
     assert sum("trained (results kept)" in l for l in lines) == 4 and not any("examples/s" in l for l in lines)
-    # On another machine with the results folder alone (no checkpoint, no pool): nothing is trained
-    # again and the summary is the same; a model with a result missing is trained and scored again.
-    for gone in ("models", "pool", "pool-contrast", "tasks"):
-        shutil.rmtree(Path("mb") / gone, ignore_errors=True)
-    (Path("mb") / "summary.json").unlink()
+    # On another machine, in another folder, with what is committed alone (result files without their
+    # TREC runs, frozen.json): nothing is trained or scored again and the summary is the same; a model
+    # with a result missing is trained and scored again.
+    copy = Path("elsewhere")
+    shutil.copytree(Path("mb") / "results", copy / "results", ignore=shutil.ignore_patterns("*.run.trec"))
+    shutil.copy(Path("mb") / "frozen.json", copy / "frozen.json")
     from harness.results import read_record
-    next(p for p in sorted(Path("mb", "results").rglob("scifact.json")) if read_record(p).training_card).unlink()
+    next(p for p in sorted((copy / "results").rglob("scifact.json")) if read_record(p).training_card).unlink()
     lines.clear()
-    again = run_experiment(opts, log=lines.append)
-    assert again["rows"] == summary["rows"] and again["tests"] == summary["tests"]
+    again = run_experiment(replace(opts, out=copy), log=lines.append)
+    assert again["rows"] == summary["rows"] and again["tests"] == summary["tests"] and again["frozen"] == summary["frozen"]
     assert sum("trained (results kept)" in l for l in lines) == 3 and sum("examples/s" in l for l in lines) == 1
+    base_lines = [l for l in lines if "] base on " in l]
+    assert len(base_lines) == 5 and all("(reused)" in l for l in base_lines), base_lines
     # Another learning rate into the same folder: refused before any work, naming what changed,
     # never the old models' numbers under the new settings.
     lines.clear()

@@ -628,12 +628,14 @@ def test_qrels_without_any_relevant_document_are_warned(tmp_path, cache):
 
 
 def test_two_tasks_of_one_name_never_overwrite_each_other(tmp_path, cache):
-    """a/tiny and b/tiny in one run, and a folder named like the registered `sample`: each keeps its result."""
+    """a/tiny and b/tiny in one run, and a folder named like the registered `sample` with other data:
+    each keeps its result. The same data at another path (a moved folder) is the same task."""
     import json
 
     a, b = copy_sample(tmp_path / "a" / "tiny"), copy_sample(tmp_path / "b" / "tiny")
     rewrite(b / "qrel_diff.jsonl", lambda lines: lines[:6])  # other data: 6 of the 12 pairs have changed documents
     local_sample = copy_sample(tmp_path / "c" / "sample")
+    rewrite(local_sample / "qrel_diff.jsonl", lambda lines: lines[:8])
     for again in (False, True):
         result = run(tmp_path, cache, a, b, "sample", local_sample)
         assert result.exit_code == 0, result.output
@@ -649,6 +651,10 @@ def test_two_tasks_of_one_name_never_overwrite_each_other(tmp_path, cache):
         f"this one (from {b.resolve()}) is saved under its own name."]
     shown = " ".join(cli("results", str(tmp_path / "out")).output.split())
     assert all(f" {name} " in shown for name in by_name)
+    moved = copy_sample(tmp_path / "d" / "tiny")  # a's data at another path: its result serves
+    result = run(tmp_path, cache, moved)
+    assert result.exit_code == 0 and "(existing result; --overwrite to recompute)" in result.output, result.output
+    assert len(list((tmp_path / "out").rglob("*.json"))) == 4
 
 
 @pytest.mark.parametrize("name, line, bad_id", [("corpus.jsonl", 3, "d01 03"), ("queries.jsonl", 2, "q01\tog")])
