@@ -236,7 +236,8 @@ def run_experiment(opts: ExperimentOptions, *, log=print, llm=None) -> dict:
     runs = plan(opts, cfg.training.general_fraction)
     planned = set(runs)
     cards = [(f, TrainingCard.read(f)) for f in (model_dir(out, m, b, s_) / CARD for b, s_, m in runs) if f.is_file()]
-    results = [(path, r.training_card) for key, by_model in trained_results(out / "results").items() if key
+    stored = trained_results(out / "results")  # read once: the check below and the models already scored
+    results = [(path, r.training_card) for key, by_model in stored.items() if key
                for found in by_model.values() for path, r in found.values()]
     for where, card in cards + results:  # before any work: a model (or its results)
         changed = ((card.budget, card.seed, card.mix) in planned) and config_changes(card.config, cfg_for[card.mix])
@@ -282,7 +283,7 @@ def run_experiment(opts: ExperimentOptions, *, log=print, llm=None) -> dict:
     # task under these settings is neither retrained nor loaded, so a run resumes from its results
     # folder alone (on another machine, without the checkpoints). The base comes first.
     loaded = {name: load_task(spec) for name, (spec, _role) in tasks.items()}
-    done = scored_models(run_options.output, {n: identity_hash(task_identity(t, run_options)) for n, t in loaded.items()},
+    done = scored_models(stored, {n: identity_hash(task_identity(t, run_options)) for n, t in loaded.items()},
                          cfg_for, pool.split.summary())
     models = [("base", None, lambda: cfg.model.base)] + [
         (model_dir(out, m, b, s).name, (b, s, m), (lambda b=b, s=s, m=m: train(b, s, m))) for b, s, m in runs]
@@ -356,28 +357,28 @@ def trained_results(results_root: Path) -> dict[tuple | None, dict[str, dict[str
     return out
 
 
-def scored_models(results_root: Path, wanted: dict[str, str], cfg_for: dict[str, Config], split: dict) -> set[tuple[int, int, str]]:
-    """(budget, seed, mix) of the trained models whose result files answer every task of `wanted`
+def scored_models(stored: dict, wanted: dict[str, str], cfg_for: dict[str, Config], split: dict) -> set[tuple[int, int, str]]:
+    """(budget, seed, mix) of the trained models whose result files (`trained_results`) answer every task of `wanted`
     (name -> hash of its `task_identity`), trained with the settings this run asks for (`cfg_for`
     by mix) under this held-out split; another split is refused."""
     done = set()
-    for key, by_model in trained_results(results_root).items():
+    for key, by_model in stored.items():
         for found in by_model.values() if key is not None and key[2] in cfg_for else ():
             have = set()
             for path, record in found.values():
                 card = record.training_card
                 if config_changes(card.config, cfg_for[card.mix]) or record.identity is None:
                     continue
-                if out_of(card.held_out) != out_of(split):
-                    raise IfirError(f"{path}: trained under another held-out split than this run's ({out_of(card.held_out)} "
-                                    f"-> {out_of(split)}); its numbers would not be for this split: use a new --out.")
+                if split_digest(card.held_out) != split_digest(split):
+                    raise IfirError(f"{path}: trained under another held-out split than this run's ({split_digest(card.held_out)} "
+                                    f"-> {split_digest(split)}); its numbers would not be for this split: use a new --out.")
                 have.add(identity_hash({k: v for k, v in record.identity.items() if k != "model"}))
             if set(wanted.values()) <= have:
                 done.add(key)
     return done
 
 
-def out_of(held_out: dict | None) -> str:
+def split_digest(held_out: dict | None) -> str:
     return (held_out or {}).get("digest", "none recorded")
 
 
