@@ -8,11 +8,30 @@ from pathlib import Path
 
 import click
 
+from harness.errors import IfirError
+
 from dualview_trainer.config import LOSSES
 from dualview_trainer.pairing import ALL_MIXES, MIXES
 
 LOSS_OPTION = click.option("--loss", type=click.Choice(LOSSES), default=None,
                            help="Overrides training.loss: pair-aware (masks the other view's copies) or mnrl (unmasked, the ablation).")
+
+
+TRAIN_INSTALL = "pip install 'ifir-bench[train]'"
+
+
+def check_train_extra() -> None:
+    """Fail in one sentence, before any work and before anything imports transformers, when the `train`
+    extra is missing: sentence-transformers' Trainer needs accelerate >= 1.1 and would otherwise fail
+    with a long traceback after synthesis."""
+    import importlib.util
+    from importlib.metadata import version
+
+    if importlib.util.find_spec("accelerate") is None:
+        raise IfirError(f"Training needs accelerate, which the train extra installs: {TRAIN_INSTALL}.")
+    found = version("accelerate")
+    if tuple(int(p) for p in found.split(".")[:2] if p.isdigit()) < (1, 1):
+        raise IfirError(f"Training needs accelerate >= 1.1, but {found} is installed: {TRAIN_INSTALL}.")
 
 
 def llm_overrides(llm: str | None) -> dict:
@@ -55,11 +74,10 @@ def train_dualview(source, out, budget, mix, config, seed, base_model, llm, llm_
     from harness.fileio import check_folder_option
     from harness.progress import console
 
-    from dualview_trainer.job import JobOptions, run_job
-    from dualview_trainer.train import check_train_extra
-
     if stop_after != "synthesis":
         check_train_extra()  # before synthesis, not after it
+    from dualview_trainer.job import JobOptions, run_job
+
     check_folder_option(out, "--out")
 
     overrides = {
@@ -140,10 +158,9 @@ def matched_budget(source, out, budgets, seeds, mixes, general, eval_tasks, stag
     """Train every mix (and two controls) at matched budgets from one leak-free pool, score them, test at the seed level, build the leaderboard."""
     from harness.progress import console
 
-    from dualview_trainer.experiment import ExperimentOptions, run_experiment
-    from dualview_trainer.train import check_train_extra
-
     check_train_extra()
+    from dualview_trainer.experiment import ExperimentOptions, run_experiment
+
     overrides = {**llm_overrides(llm), "training.learning_rate": learning_rate, "training.num_train_epochs": epochs,
                  "training.general_fraction": general_fraction, "training.loss": loss}
     opts = ExperimentOptions(

@@ -21,22 +21,6 @@ from dualview_trainer.loss import PairBatchSampler, make_loss
 CHECKPOINTS = "checkpoints"
 RUN_IDENTITY = "run.json"  # in the checkpoints folder: what its checkpoints were trained on
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-TRAIN_INSTALL = "pip install 'ifir-bench[train]'"
-
-
-def check_train_extra() -> None:
-    """Fail in one sentence, before any work, when the `train` extra is missing: sentence-transformers'
-    Trainer needs accelerate >= 1.1 and would otherwise fail with a long traceback after synthesis."""
-    import importlib.util
-    from importlib.metadata import version
-
-    if importlib.util.find_spec("accelerate") is None:
-        raise IfirError(f"Training needs accelerate, which the train extra installs: {TRAIN_INSTALL}.")
-    found = version("accelerate")
-    if tuple(int(p) for p in found.split(".")[:2] if p.isdigit()) < (1, 1):
-        raise IfirError(f"Training needs accelerate >= 1.1, but {found} is installed: {TRAIN_INSTALL}.")
-
-
 def resolve_base_model(spec: str) -> tuple[str, dict]:
     """(local folder, {name, revision}) for `minilm` (bundled), a folder or a hub id[@revision]."""
     from harness.models.dense import bundled_minilm_path
