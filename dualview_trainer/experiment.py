@@ -40,6 +40,7 @@ from harness.metrics.pmrr import scale
 from harness.metrics.significance import compare, holm, seed_mean, seed_test
 from harness.models.protocols import identity_hash
 from harness.record import ResultRecord, TrainingCard
+from harness.runner import task_part
 
 from dualview_trainer.config import Config, load_config
 from dualview_trainer.pairing import ALL_MIXES, CONTRAST, SHUFFLED, records_needed
@@ -372,7 +373,7 @@ def scored_models(stored: dict, wanted: dict[str, str], cfg_for: dict[str, Confi
                 if split_digest(card.held_out) != split_digest(split):
                     raise IfirError(f"{path}: trained under another held-out split than this run's ({split_digest(card.held_out)} "
                                     f"-> {split_digest(split)}); its numbers would not be for this split: use a new --out.")
-                have.add(identity_hash({k: v for k, v in record.identity.items() if k != "model"}))
+                have.add(identity_hash(task_part(record.identity)))
             if set(wanted.values()) <= have:
                 done.add(key)
     return done

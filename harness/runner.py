@@ -82,6 +82,11 @@ def result_identity(searcher, task: Task, options: RunOptions) -> dict:
     return {"model": model_identity(searcher)} | task_identity(task, options)
 
 
+def task_part(identity: dict) -> dict:
+    """A stored result identity less its model: the `task_identity` that `result_identity` was built from."""
+    return {k: v for k, v in identity.items() if k != "model"}
+
+
 def task_identity(task: Task, options: RunOptions) -> dict:
     """The part of a result's identity that is not the model's: the task's data, measures and
     scorer, the tie rule and the run options that change numbers."""
