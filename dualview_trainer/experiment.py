@@ -525,8 +525,10 @@ def summary_markdown(summary: dict) -> str:
         lines += ["", f"{t} by constraint type (mean over seeds; pairs or topics per type: "
                   + ", ".join(f"{g} {b['n'].get(g, '?')}" for g in groups) + ")", "",
                   "| model | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+        measure = next((r["measures"][t]["measure"] for r in summary["rows"] if t in r["measures"]), "")
+        k, digits = scale(measure), ".3f" if scale(measure) == 1 else "+.2f"  # as the first table shows it
         for label, values in b["by_mix"].items():
-            lines.append(f"| {label} | " + " | ".join(_num(values.get(g), ".3f") for g in groups) + " |")
+            lines.append(f"| {label} | " + " | ".join(_num(None if values.get(g) is None else k * values[g], digits) for g in groups) + " |")
     frozen = summary.get("frozen") or {}
     lines += ["", "p-MRR is shown x100; ± is the sd over seeds. p (seeds): t-test over seeds of the per-seed difference "
               "(one-sample against the base); Holm's correction over every test of this table. Per-query p: paired "

@@ -364,6 +364,25 @@ def test_summary_claims_show_p_mrr_as_the_tables_do():
     assert "(sample -1.3400, p Holm 1)" in summary_markdown(summary)
 
 
+
+def test_summary_breakdown_shows_p_mrr_as_the_tables_do():
+    """The by-type table of a p-MRR task is x100 with a sign like the first table (-0.0658 stored is
+    -6.58 shown); an nDCG or accuracy task's stays as stored, to 3 decimals; a missing type is n/a."""
+    from dualview_trainer.experiment import summary_markdown
+
+    rows = [{"budget": None, "mix": "base", "n_seeds": 1, "measures": {
+        "sample": {"measure": "p-MRR", "mean": 0.0095, "sd": 0.0, "values": [0.0095]},
+        "probe-test": {"measure": "direction-accuracy", "mean": 0.5417, "sd": 0.0, "values": [0.5417]}}}]
+    breakdowns = {"sample": {"by_mix": {"base": {"date": -0.0658, "entity": 0.0417}}, "n": {"date": 2, "entity": 2}},
+                  "probe-test": {"by_mix": {"base": {"date": 0.52941, "entity": 0.41176}, "dual-view b256": {"date": 0.68235}},
+                                 "n": {"date": 17, "entity": 17}}}
+    summary = {"tasks": ["sample", "probe-test"], "roles": {"sample": "eval", "probe-test": "probe"}, "tests": [], "claims": [],
+               "breakdowns": breakdowns, "frozen": None, "rows": rows}
+    lines = summary_markdown(summary).splitlines()
+    assert "| base | -6.58 | +4.17 |" in lines
+    assert "| base | 0.529 | 0.412 |" in lines
+    assert "| dual-view b256 | 0.682 | n/a |" in lines
+
 def test_seeds_per_budget_plan_and_refusals():
     """`--seeds 256:5,512:3` trains 5 seeds at 256 and 3 at 512 (15 + 9 = 24 models for three mixes)."""
     from click.testing import CliRunner
