@@ -494,8 +494,9 @@ def _num(x: float | None, digits: str = ".3g") -> str:
 def summary_markdown(summary: dict) -> str:
     """The summary as Markdown: means (sd over seeds), the tests, the claims, the breakdowns."""
     tasks = summary["tasks"]
-    head = [f"{t} ({summary['roles'][t]}) {next((r['measures'][t]['measure'] for r in summary['rows'] if t in r['measures']), '')}"
-            for t in tasks]
+    measure_of = {t: next((r["measures"][t]["measure"] for r in summary["rows"] if t in r["measures"]), "")
+                  for t in [*tasks, *summary["breakdowns"]]}
+    head = [f"{t} ({summary['roles'][t]}) {measure_of[t]}" for t in tasks]
     lines = ["| budget | mix | seeds | " + " | ".join(head) + " |", "|---|---|---|" + "---|" * len(tasks)]
     for r in summary["rows"]:
         cells = []
@@ -525,8 +526,8 @@ def summary_markdown(summary: dict) -> str:
         lines += ["", f"{t} by constraint type (mean over seeds; pairs or topics per type: "
                   + ", ".join(f"{g} {b['n'].get(g, '?')}" for g in groups) + ")", "",
                   "| model | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
-        measure = next((r["measures"][t]["measure"] for r in summary["rows"] if t in r["measures"]), "")
-        k, digits = scale(measure), ".3f" if scale(measure) == 1 else "+.2f"  # as the first table shows it
+        k = scale(measure_of[t])
+        digits = ".3f" if k == 1 else "+.2f"  # p-MRR x100 with a sign, as the first table shows it
         for label, values in b["by_mix"].items():
             lines.append(f"| {label} | " + " | ".join(_num(None if values.get(g) is None else k * values[g], digits) for g in groups) + " |")
     frozen = summary.get("frozen") or {}

@@ -52,7 +52,6 @@ def test_train_dualview_without_the_train_extra_fails_before_any_work(tmp_path, 
     assert readme.index('pip install -e ".[train]"') < readme.index("ifir-bench train-dualview --source")
 
 
-
 def test_an_old_accelerate_is_named_with_its_version(tmp_path, monkeypatch):
     """sentence-transformers' Trainer needs accelerate >= 1.1: an older one is refused in one sentence
     that names the installed version, before anything is written."""
@@ -64,6 +63,7 @@ def test_an_old_accelerate_is_named_with_its_version(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert result.output == "error: Training needs accelerate >= 1.1, but 0.34.2 is installed: pip install 'ifir-bench[train]'.\n"
     assert not (tmp_path / "dv").exists()
+
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from dataclasses import replace
-import random
 from pathlib import Path
 
 import pytest
@@ -364,7 +364,6 @@ def test_summary_claims_show_p_mrr_as_the_tables_do():
     assert "(sample -1.3400, p Holm 1)" in summary_markdown(summary)
 
 
-
 def test_summary_breakdown_shows_p_mrr_as_the_tables_do():
     """The by-type table of a p-MRR task is x100 with a sign like the first table (-0.0658 stored is
     -6.58 shown); an nDCG or accuracy task's stays as stored, to 3 decimals; a missing type is n/a."""
@@ -382,6 +381,7 @@ def test_summary_breakdown_shows_p_mrr_as_the_tables_do():
     assert "| base | -6.58 | +4.17 |" in lines
     assert "| base | 0.529 | 0.412 |" in lines
     assert "| dual-view b256 | 0.682 | n/a |" in lines
+
 
 def test_seeds_per_budget_plan_and_refusals():
     """`--seeds 256:5,512:3` trains 5 seeds at 256 and 3 at 512 (15 + 9 = 24 models for three mixes)."""
